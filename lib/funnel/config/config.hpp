@@ -1,0 +1,50 @@
+#pragma once
+// funnel's configuration: a plain struct with defaults, filled in by parse_command_line()
+// (flags, FUNNEL_* environment variables, an INI config file) and checked once there.
+//
+// Thread-safety: built before any thread starts, read-only afterwards.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace funnel {
+
+// A "HOST:PORT" or "[V6]:PORT" pair as the user wrote it. The host may be a name: it is
+// resolved asynchronously when it is used, never while parsing.
+struct host_port {
+    std::string host;
+    std::uint16_t port = 0;
+
+    std::string to_string() const; // "[::1]:9000" for IPv6 literals, "host:port" otherwise
+    friend bool operator==(const host_port&, const host_port&) = default;
+};
+
+enum class relay_mode { stream, message };
+enum class log_level { trace, debug, info, warn, error };
+enum class log_format { text, json };
+
+struct config {
+    using seconds = std::chrono::duration<double>;
+
+    std::vector<host_port> listen;   // at least one; port 0 = ephemeral (tests)
+    host_port target;                // required
+    relay_mode mode = relay_mode::stream;
+    std::size_t workers = 0;         // 0 after parsing only if the user asked for 0; default: cores
+    std::size_t max_connections = 10000;
+    seconds idle_timeout{0};         // 0 = off
+    std::size_t buffer_limit = std::size_t{64} << 20; // bytes held for targets, all clients
+    seconds connect_timeout{5};
+    seconds drain_timeout{10};
+    seconds stats_interval{60};      // 0 = off
+    log_level level = log_level::info;
+    log_format format = log_format::text;
+};
+
+const char* to_string(relay_mode m);
+const char* to_string(log_level l);
+const char* to_string(log_format f);
+
+} // namespace funnel
