@@ -29,16 +29,19 @@ enum class log_format { text, json };
 struct config {
     using seconds = std::chrono::duration<double>;
 
-    std::vector<host_port> listen;   // at least one; port 0 = ephemeral (tests)
-    host_port target;                // required
+    // One client read fills at most this much; buffer_limit must hold at least one read.
+    static constexpr std::size_t read_buffer_size = std::size_t{64} << 10;
+
+    std::vector<host_port> listen; // at least one; port 0 = ephemeral (tests)
+    host_port target;              // required
     relay_mode mode = relay_mode::stream;
-    std::size_t workers = 0;         // 0 after parsing only if the user asked for 0; default: cores
+    std::size_t workers = 0; // 0 after parsing only if the user asked for 0; default: cores
     std::size_t max_connections = 10000;
-    seconds idle_timeout{0};         // 0 = off
+    seconds idle_timeout{0};                          // 0 = off
     std::size_t buffer_limit = std::size_t{64} << 20; // bytes held for targets, all clients
     seconds connect_timeout{5};
     seconds drain_timeout{10};
-    seconds stats_interval{60};      // 0 = off
+    seconds stats_interval{60}; // 0 = off
     log_level level = log_level::info;
     log_format format = log_format::text;
 };

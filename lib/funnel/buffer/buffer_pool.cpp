@@ -1,0 +1,88 @@
+#include "funnel/buffer/buffer_pool.hpp"
+
+#include <boost/assert.hpp>
+
+namespace funnel {
+
+std::size_t chunk::capacity() const {
+    return pool_ ? pool_->block_size() : 0;
+}
+
+void chunk::reset() {
+    if (block_) {
+        pool_->release(std::exchange(block_, nullptr));
+        size_ = 0;
+    }
+}
+
+buffer_pool::buffer_pool(std::size_t block_size, std::size_t byte_limit)
+    : block_size_(block_size), byte_limit_(byte_limit) {
+    BOOST_ASSERT(block_size_ > 0 && byte_limit_ >= block_size_);
+}
+
+buffer_pool::~buffer_pool() {
+    BOOST_ASSERT(used_ == 0);
+}
+
+void buffer_pool::charge_locked() {
+    used_ += block_size_;
+    bytes_held_.store(used_, std::memory_order_relaxed);
+    if (used_ > high_water_.load(std::memory_order_relaxed))
+        high_water_.store(used_, std::memory_order_relaxed);
+}
+
+std::byte* buffer_pool::take_block_locked() {
+    if (!free_.empty()) {
+        std::byte* block = free_.back();
+        free_.pop_back();
+        return block;
+    }
+    // Allocation under the lock happens only while the pool grows towards its limit;
+    // afterwards every block is recycled.
+    blocks_.push_back(std::make_unique<std::byte[]>(block_size_));
+    free_.reserve(blocks_.size());
+    return blocks_.back().get();
+}
+
+chunk buffer_pool::try_acquire() {
+    std::lock_guard lock(mutex_);
+    if (!waiters_.empty() || used_ + block_size_ > byte_limit_)
+        return {};
+    charge_locked();
+    return chunk(take_block_locked(), this);
+}
+
+void buffer_pool::async_acquire(net::any_io_executor ex, std::function<void(chunk)> handler) {
+    std::unique_lock lock(mutex_);
+    if (waiters_.empty() && used_ + block_size_ <= byte_limit_) {
+        charge_locked();
+        chunk granted(take_block_locked(), this);
+        lock.unlock();
+        net::post(ex,
+                  [h = std::move(handler), c = std::move(granted)]() mutable { h(std::move(c)); });
+        return;
+    }
+    waiters_.push_back({std::move(ex), std::move(handler)});
+    waiting_.store(waiters_.size(), std::memory_order_relaxed);
+}
+
+void buffer_pool::release(std::byte* block) {
+    std::unique_lock lock(mutex_);
+    BOOST_ASSERT(used_ >= block_size_);
+    free_.push_back(block);
+    used_ -= block_size_;
+    bytes_held_.store(used_, std::memory_order_relaxed);
+    if (waiters_.empty())
+        return;
+    // One block came back, so at most one waiter can be served.
+    charge_locked();
+    waiter next = std::move(waiters_.front());
+    waiters_.pop_front();
+    waiting_.store(waiters_.size(), std::memory_order_relaxed);
+    chunk granted(take_block_locked(), this);
+    lock.unlock();
+    net::post(next.ex,
+              [h = std::move(next.handler), c = std::move(granted)]() mutable { h(std::move(c)); });
+}
+
+} // namespace funnel

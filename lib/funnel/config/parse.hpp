@@ -1,0 +1,59 @@
+#pragma once
+// Turns the command line, FUNNEL_* environment variables and an INI config file into one checked
+// funnel::config. Flags win over the environment, which wins over the config file.
+//
+// Thread-safety: plain functions with no shared state; main calls them before any thread starts.
+
+#include "funnel/config/config.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace funnel {
+
+// A bad flag, value, environment variable or config file. what() is one line that names where
+// the value came from (--flag, FUNNEL_VARIABLE or the config file) and the bad value, so main can
+// print it as it is and exit.
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct parse_result {
+    enum class action { run, help, version };
+    action what = action::run;
+    config cfg;                        // valid only when what == run
+    std::string text;                  // help text or "funnel <version>", without a final newline
+    std::vector<std::string> warnings; // for main to log once the logger exists
+};
+
+// environment: "KEY=VALUE" strings; main passes current_environment(), tests their own list.
+// Throws config_error. --help and --version return before the environment or the config file is
+// read, so they work even when those are broken.
+parse_result parse_command_line(int argc, const char* const* argv,
+                                const std::vector<std::string>& environment);
+
+// This process's environment as "KEY=VALUE" strings, for parse_command_line().
+std::vector<std::string> current_environment();
+
+// Building blocks, exposed for tests. Each ignores surrounding whitespace and throws config_error
+// naming `what` (the option) on bad input.
+
+// Bytes, optionally with a B, KiB, MiB or GiB suffix (any case, a space allowed before it).
+std::size_t parse_size(std::string_view text, std::string_view what);
+
+// "host:port", "[v6]:port" or "[v6%zone]:port". Host names are checked for shape only, never
+// resolved. Port 0 is accepted only when allow_port_zero is set (listen addresses in tests).
+host_port parse_host_port(std::string_view text, std::string_view what, bool allow_port_zero);
+
+// Decimal seconds ("1.5"), or with an "s" or "ms" suffix ("250ms"); 0 up to one year.
+config::seconds parse_seconds(std::string_view text, std::string_view what);
+
+// A non-negative whole number.
+std::uint64_t parse_count(std::string_view text, std::string_view what);
+
+} // namespace funnel

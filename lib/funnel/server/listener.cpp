@@ -1,0 +1,90 @@
+#include "funnel/server/listener.hpp"
+
+#include <boost/asio/ip/v6_only.hpp>
+
+#include <cerrno>
+
+namespace funnel {
+
+namespace {
+
+bool is_resource_exhaustion(const error_code& ec) {
+    if (ec.category() != boost::system::system_category())
+        return false;
+    switch (ec.value()) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+} // namespace
+
+listener::listener(net::any_io_executor io_ex, const tcp::endpoint& ep, accept_handler on_accept,
+                   metrics& stats, std::shared_ptr<spdlog::logger> log)
+    : acceptor_(io_ex), on_accept_(std::move(on_accept)), stats_(stats), log_(std::move(log)),
+      backoff_timer_(io_ex) {
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    if (ep.address().is_v6())
+        acceptor_.set_option(
+            net::ip::v6_only(true)); // so that 0.0.0.0 and [::] can both be listened on
+    acceptor_.bind(ep);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+    local_ = acceptor_.local_endpoint();
+}
+
+void listener::start() {
+    do_accept();
+}
+
+void listener::stop() {
+    stopped_ = true;
+    error_code ignored;
+    acceptor_.close(ignored);
+    backoff_timer_.cancel();
+}
+
+void listener::do_accept() {
+    if (stopped_)
+        return;
+    acceptor_.async_accept([self = shared_from_this()](error_code ec, tcp::socket socket) {
+        self->on_accept(ec, std::move(socket));
+    });
+}
+
+void listener::on_accept(error_code ec, tcp::socket socket) {
+    if (stopped_ || ec == net::error::operation_aborted)
+        return;
+    if (!ec) {
+        if (failures_in_episode_ > 0) {
+            log_->info("accepting on {} again after {} failed accepts", local_.port(),
+                       failures_in_episode_);
+            failures_in_episode_ = 0;
+        }
+        on_accept_(std::move(socket));
+        do_accept();
+        return;
+    }
+    metrics::add(stats_.accept_errors, 1);
+    if (!is_resource_exhaustion(ec)) {
+        // ECONNABORTED and friends concern one client only.
+        log_->debug("accept on port {} failed: {}", local_.port(), ec.message());
+        do_accept();
+        return;
+    }
+    if (failures_in_episode_++ == 0)
+        log_->warn("accept on port {} failed: {}; retrying every {}ms until it works",
+                   local_.port(), ec.message(), backoff.count());
+    backoff_timer_.expires_after(backoff);
+    backoff_timer_.async_wait([self = shared_from_this()](error_code timer_ec) {
+        if (!timer_ec)
+            self->do_accept();
+    });
+}
+
+} // namespace funnel

@@ -1,0 +1,207 @@
+#include "funnel/service.hpp"
+
+#include "funnel/server/listener.hpp"
+#include "funnel/stream/stream_session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <spdlog/fmt/fmt.h>
+
+#include <csignal>
+#include <stdexcept>
+
+namespace funnel {
+
+namespace {
+
+template <class Duration> std::chrono::steady_clock::duration to_steady(Duration d) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+}
+
+std::string format_endpoint(const tcp::endpoint& ep) {
+    if (ep.address().is_v6())
+        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+} // namespace
+
+service::service(config cfg, std::shared_ptr<spdlog::logger> log)
+    : cfg_(std::move(cfg)), log_(std::move(log)), warnings_(std::chrono::seconds(1), 5),
+      to_targets_(chunk_size, cfg_.buffer_limit), to_clients_(chunk_size, cfg_.buffer_limit),
+      registry_(io_.get_executor()), ctx_{cfg_, to_targets_, to_clients_, stats_,
+                                          log_, warnings_,   registry_,   io_.get_executor()},
+      signals_(io_), drain_timer_(io_), stats_timer_(io_), work_(io_.get_executor()) {
+    if (cfg_.workers > 0)
+        pool_.emplace(cfg_.workers);
+    registry_.on_empty([this] {
+        if (stopping_)
+            finish();
+    });
+}
+
+service::~service() {
+    if (io_thread_.joinable()) {
+        stop();
+        wait();
+    }
+}
+
+void service::handle_signals(std::function<void()> on_second_signal) {
+    on_second_signal_ = std::move(on_second_signal);
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](error_code ec, int signo) { on_signal(ec, signo); });
+}
+
+void service::start() {
+    tcp::resolver resolver(io_);
+    for (const host_port& hp : cfg_.listen) {
+        error_code ec;
+        // Resolved once, at start, before the io thread runs: blocking here blocks nobody.
+        auto results =
+            resolver.resolve(hp.host, std::to_string(hp.port),
+                             tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+        if (ec)
+            throw std::runtime_error(
+                fmt::format("cannot listen on {}: {}", hp.to_string(), ec.message()));
+        for (const auto& entry : results) {
+            try {
+                listeners_.push_back(std::make_shared<listener>(
+                    io_.get_executor(), entry.endpoint(),
+                    [this](tcp::socket s) { on_accept(std::move(s)); }, stats_, log_));
+            } catch (const boost::system::system_error& e) {
+                throw std::runtime_error(fmt::format("cannot listen on {}: {}",
+                                                     format_endpoint(entry.endpoint()),
+                                                     e.code().message()));
+            }
+        }
+    }
+    for (auto& l : listeners_) {
+        log_->info("listening on {}, forwarding to {} ({} mode)",
+                   format_endpoint(l->local_endpoint()), cfg_.target.to_string(),
+                   to_string(cfg_.mode));
+        l->start();
+    }
+    arm_stats_timer();
+    io_thread_ = std::thread([this] { io_.run(); });
+}
+
+std::vector<tcp::endpoint> service::local_endpoints() const {
+    std::vector<tcp::endpoint> out;
+    for (const auto& l : listeners_)
+        out.push_back(l->local_endpoint());
+    return out;
+}
+
+void service::stop() {
+    net::post(io_, [this] { begin_drain(); });
+}
+
+void service::wait() {
+    if (io_thread_.joinable())
+        io_thread_.join();
+    if (pool_)
+        pool_->join();
+}
+
+net::any_io_executor service::target_executor() {
+    if (pool_)
+        return net::make_strand(pool_->get_executor());
+    return io_.get_executor();
+}
+
+void service::on_accept(tcp::socket socket) {
+    if (registry_.size() >= cfg_.max_connections) {
+        metrics::add(stats_.connections_refused, 1);
+        if (auto d = warnings_.allow(); d.allowed)
+            log_->warn("refusing a connection: --max-connections {} reached{}",
+                       cfg_.max_connections,
+                       d.suppressed_before
+                           ? fmt::format(" ({} similar warnings suppressed)", d.suppressed_before)
+                           : std::string());
+        error_code ignored;
+        socket.close(ignored);
+        return;
+    }
+    metrics::add(stats_.connections_accepted, 1);
+    const auto id = registry_.next_id();
+    auto session = std::make_shared<stream_session>(std::move(socket), target_executor(), ctx_, id);
+    registry_.add(id, session);
+    session->start();
+}
+
+void service::on_signal(error_code ec, int signo) {
+    if (ec)
+        return;
+    if (stopping_) {
+        log_->warn("received signal {} again: exiting now", signo);
+        if (on_second_signal_)
+            on_second_signal_();
+        return;
+    }
+    log_->info("received signal {}: stopping", signo);
+    begin_drain();
+    signals_.async_wait([this](error_code next_ec, int next) { on_signal(next_ec, next); });
+}
+
+void service::begin_drain() {
+    if (stopping_)
+        return;
+    stopping_ = true;
+    for (auto& l : listeners_)
+        l->stop();
+    if (registry_.size() == 0) {
+        finish();
+        return;
+    }
+    log_->info("draining {} connections (up to {:.1f}s)", registry_.size(),
+               cfg_.drain_timeout.count());
+    drain_timer_.expires_after(to_steady(cfg_.drain_timeout));
+    drain_timer_.async_wait([this](error_code ec) {
+        if (ec || finished_)
+            return;
+        log_->warn("drain timeout: closing {} connections still open", registry_.size());
+        registry_.close_all("shutdown: drain timeout");
+    });
+}
+
+void service::finish() {
+    if (finished_)
+        return;
+    finished_ = true;
+    drain_timer_.cancel();
+    stats_timer_.cancel();
+    signals_.cancel();
+    log_stats();
+    log_->info("stopped");
+    work_.reset();
+}
+
+void service::arm_stats_timer() {
+    if (cfg_.stats_interval.count() <= 0)
+        return;
+    stats_timer_.expires_after(to_steady(cfg_.stats_interval));
+    stats_timer_.async_wait([this](error_code ec) {
+        if (ec || finished_)
+            return;
+        log_stats();
+        arm_stats_timer();
+    });
+}
+
+void service::log_stats() {
+    log_->info("stats: connections active={} accepted={} refused={} | client bytes in={} "
+               "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
+               "paused reads={} connect failures={} resets={} idle timeouts={}",
+               metrics::get(stats_.connections_active), metrics::get(stats_.connections_accepted),
+               metrics::get(stats_.connections_refused), metrics::get(stats_.bytes_from_clients),
+               metrics::get(stats_.bytes_to_targets), metrics::get(stats_.bytes_from_targets),
+               metrics::get(stats_.bytes_to_clients), to_targets_.bytes_held(),
+               to_targets_.high_water(), to_targets_.byte_limit(), metrics::get(stats_.read_pauses),
+               metrics::get(stats_.connect_failures), metrics::get(stats_.resets),
+               metrics::get(stats_.idle_timeouts));
+}
+
+} // namespace funnel

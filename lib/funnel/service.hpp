@@ -1,0 +1,94 @@
+#pragma once
+// service: owns the threads and wires the modules together.
+//
+//   io thread: io_context{1}                        thread_pool(--workers)
+//     listeners ─► accept ─► session ─► client reads ─post─► per-session strand: target I/O
+//     signal_set, stats timer, drain timer          (or the io thread itself with --workers 0)
+//
+// Shutdown order: stop() (or the first SIGINT/SIGTERM) closes the listeners and lets every
+// session finish by itself; after --drain-timeout the rest are closed. When the last session is
+// gone the work guard is released, the io thread returns and the pool is joined; only then are
+// the pools and the io_context destroyed.
+//
+// Thread-safety: start() and wait() from the owning thread; stop() from any thread.
+
+#include "funnel/buffer/buffer_pool.hpp"
+#include "funnel/config/config.hpp"
+#include "funnel/log/rate_limiter.hpp"
+#include "funnel/metrics/metrics.hpp"
+#include "funnel/net.hpp"
+#include "funnel/server/session_context.hpp"
+#include "funnel/server/session_registry.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <spdlog/logger.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace funnel {
+
+class listener;
+
+class service {
+public:
+    // Size of one read: every chunk of data funnel holds is a block this big.
+    static constexpr std::size_t chunk_size = 64 * 1024;
+
+    service(config cfg, std::shared_ptr<spdlog::logger> log);
+    ~service();
+    service(const service&) = delete;
+    service& operator=(const service&) = delete;
+
+    // SIGINT/SIGTERM: the first drains, a second calls `on_second_signal` (which should exit).
+    // Call before start().
+    void handle_signals(std::function<void()> on_second_signal);
+    // Binds every listener (throws std::runtime_error naming the address when one cannot be
+    // bound), then starts the io thread and the pool.
+    void start();
+    std::vector<tcp::endpoint> local_endpoints() const;
+    void stop();
+    void wait();
+
+    const metrics& stats() const { return stats_; }
+    const buffer_pool& target_buffers() const { return to_targets_; }
+
+private:
+    void on_accept(tcp::socket socket);
+    void on_signal(error_code ec, int signo);
+    void begin_drain();
+    void finish();
+    void arm_stats_timer();
+    void log_stats();
+    net::any_io_executor target_executor();
+
+    const config cfg_;
+    std::shared_ptr<spdlog::logger> log_;
+    metrics stats_;
+    rate_limiter warnings_;
+    buffer_pool to_targets_;
+    buffer_pool to_clients_;
+    net::io_context io_{1};
+    std::optional<net::thread_pool> pool_;
+    session_registry registry_;
+    session_context ctx_;
+    std::vector<std::shared_ptr<listener>> listeners_;
+    net::signal_set signals_;
+    std::function<void()> on_second_signal_;
+    net::steady_timer drain_timer_;
+    net::steady_timer stats_timer_;
+    net::executor_work_guard<net::io_context::executor_type> work_;
+    std::thread io_thread_;
+    bool stopping_ = false; // io thread
+    bool finished_ = false; // io thread
+};
+
+} // namespace funnel

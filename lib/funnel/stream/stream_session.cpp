@@ -1,0 +1,323 @@
+#include "funnel/stream/stream_session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <spdlog/fmt/fmt.h>
+
+#include <span>
+
+namespace funnel {
+
+namespace {
+
+std::string describe(const tcp::socket& s) {
+    error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    if (ec)
+        return "(unknown peer)";
+    if (ep.address().is_v6())
+        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+bool is_expected_close(const error_code& ec) {
+    return ec == net::error::operation_aborted || ec == net::error::bad_descriptor;
+}
+
+} // namespace
+
+stream_session::stream_session(tcp::socket client, net::any_io_executor target_ex,
+                               session_context& ctx, std::uint64_t id)
+    : ctx_(ctx), id_(id), peer_(describe(client)), client_(std::move(client), "client"),
+      target_(tcp::socket(target_ex), "target"),
+      connector_(
+          target_ex, ctx.cfg.target,
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(ctx.cfg.connect_timeout)),
+      idle_timer_(ctx.io_ex) {
+    target_.connected = false;
+    client_.gather.reserve(window);
+    target_.gather.reserve(window);
+    metrics::add(ctx_.stats.connections_active, 1);
+}
+
+stream_session::~stream_session() {
+    metrics::sub(ctx_.stats.connections_active, 1);
+    ctx_.registry.session_gone(id_);
+}
+
+template <class F> void stream_session::on_executor_of(end& e, F&& f) {
+    net::post(e.socket.get_executor(),
+              [self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(); });
+}
+
+void stream_session::start() {
+    error_code ec;
+    client_.socket.non_blocking(true, ec);
+    client_.socket.set_option(tcp::no_delay(true), ec);
+    opened_ = std::chrono::steady_clock::now();
+    touch();
+    arm_idle_timer();
+    ctx_.log->debug("#{} {} accepted", id_, peer_);
+    start_read(client_);
+    on_executor_of(target_, [this] { start_connect(); });
+}
+
+void stream_session::close(std::string_view reason) {
+    note_reason(reason);
+    shut_end(client_, false);
+    on_executor_of(target_, [this] { shut_end(target_, false); });
+}
+
+// ---- source side -------------------------------------------------------------------------
+
+void stream_session::start_read(end& src) {
+    if (src.reading || src.read_eof || src.closed || !src.connected || src.in_flight >= window)
+        return;
+    src.reading = true;
+    if (src.expect_more)
+        acquire_and_read(src);
+    else
+        wait_readable(src);
+}
+
+// Waiting for readability before taking a buffer means an idle connection holds no memory.
+void stream_session::wait_readable(end& src) {
+    src.socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), &src](error_code ec) {
+        if (ec) {
+            src.reading = false;
+            if (!src.closed && !is_expected_close(ec))
+                self->fail(src, ec, "wait");
+            return;
+        }
+        self->acquire_and_read(src);
+    });
+}
+
+void stream_session::acquire_and_read(end& src) {
+    buffer_pool& pool = pool_for(src);
+    if (chunk c = pool.try_acquire()) {
+        read_into(src, std::move(c));
+        return;
+    }
+    metrics::add(ctx_.stats.read_pauses, 1);
+    pool.async_acquire(src.socket.get_executor(), [weak = weak_from_this(), &src](chunk c) {
+        if (auto self = weak.lock())
+            self->read_into(src, std::move(c));
+    });
+}
+
+void stream_session::read_into(end& src, chunk c) {
+    src.reading = false;
+    if (src.closed)
+        return;
+    error_code ec;
+    const std::size_t n = src.socket.read_some(c.writable(), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+        src.expect_more = false;
+        src.reading = true;
+        wait_readable(src);
+        return;
+    }
+    if (ec == net::error::eof) {
+        src.read_eof = true;
+        on_executor_of(other(src), [this, &dst = other(src)] { on_peer_eof(dst); });
+        maybe_finish(src);
+        return;
+    }
+    if (ec) {
+        fail(src, ec, "read");
+        return;
+    }
+    c.set_size(n);
+    src.expect_more = n == c.capacity();
+    ++src.in_flight;
+    if (is_client(src)) {
+        bytes_up_ += n;
+        metrics::add(ctx_.stats.bytes_from_clients, n);
+        touch();
+    } else {
+        metrics::add(ctx_.stats.bytes_from_targets, n);
+    }
+    on_executor_of(other(src), [this, &dst = other(src), c = std::move(c)]() mutable {
+        deliver(dst, std::move(c));
+    });
+    start_read(src);
+}
+
+void stream_session::credit(end& src, std::size_t chunks) {
+    src.in_flight -= chunks;
+    if (is_client(src))
+        touch();
+    start_read(src);
+}
+
+// ---- sink side ---------------------------------------------------------------------------
+
+void stream_session::deliver(end& dst, chunk c) {
+    if (dst.closed)
+        return;
+    dst.queue.push_back(std::move(c));
+    do_write(dst);
+}
+
+void stream_session::on_peer_eof(end& dst) {
+    dst.peer_eof = true;
+    do_write(dst);
+}
+
+void stream_session::do_write(end& dst) {
+    if (dst.writing || dst.closed || !dst.connected)
+        return;
+    if (dst.queue.empty()) {
+        if (dst.peer_eof && !dst.write_shut) {
+            error_code ignored; // a peer that is gone shows up on the read side
+            dst.socket.shutdown(tcp::socket::shutdown_send, ignored);
+            dst.write_shut = true;
+            maybe_finish(dst);
+        }
+        return;
+    }
+    dst.gather.clear();
+    for (const chunk& c : dst.queue)
+        dst.gather.push_back(c.data());
+    dst.writing = true;
+    net::async_write(dst.socket, std::span<const net::const_buffer>(dst.gather),
+                     [self = shared_from_this(), &dst,
+                      chunks = dst.gather.size()](error_code ec, std::size_t bytes) {
+                         self->on_write(dst, ec, bytes, chunks);
+                     });
+}
+
+void stream_session::on_write(end& dst, error_code ec, std::size_t bytes, std::size_t chunks) {
+    dst.writing = false;
+    if (dst.closed)
+        return;
+    if (ec) {
+        fail(dst, ec, "write");
+        return;
+    }
+    dst.queue.erase(dst.queue.begin(), dst.queue.begin() + static_cast<std::ptrdiff_t>(chunks));
+    if (is_client(dst)) {
+        bytes_down_ += bytes;
+        metrics::add(ctx_.stats.bytes_to_clients, bytes);
+        touch();
+    } else {
+        metrics::add(ctx_.stats.bytes_to_targets, bytes);
+    }
+    on_executor_of(other(dst), [this, &src = other(dst), chunks] { credit(src, chunks); });
+    do_write(dst);
+}
+
+// ---- lifecycle ---------------------------------------------------------------------------
+
+void stream_session::start_connect() {
+    if (target_.closed)
+        return;
+    connector_.async_connect(target_.socket,
+                             [self = shared_from_this()](error_code ec, const tcp::endpoint& ep) {
+                                 self->on_connected(ec, ep);
+                             });
+}
+
+void stream_session::on_connected(error_code ec, const tcp::endpoint& ep) {
+    if (target_.closed)
+        return;
+    if (ec) {
+        metrics::add(ctx_.stats.connect_failures, 1);
+        auto reason =
+            fmt::format("target {} unreachable: {}", ctx_.cfg.target.to_string(), ec.message());
+        if (auto d = ctx_.warnings.allow(); d.allowed)
+            ctx_.log->warn("#{} {}: {}; closing the client{}", id_, peer_, reason,
+                           d.suppressed_before ? fmt::format(" ({} similar warnings suppressed)",
+                                                             d.suppressed_before)
+                                               : std::string());
+        shut_end(target_, false);
+        // The client's bytes cannot be delivered: a reset says so, a FIN would not.
+        on_executor_of(client_, [this, reason = std::move(reason)] {
+            note_reason(reason);
+            shut_end(client_, true);
+        });
+        return;
+    }
+    target_.connected = true;
+    error_code ignored;
+    target_.socket.non_blocking(true, ignored);
+    target_.socket.set_option(tcp::no_delay(true), ignored);
+    ctx_.log->debug("#{} {} connected to {}", id_, peer_, ep.address().to_string());
+    do_write(target_);
+    start_read(target_);
+}
+
+void stream_session::maybe_finish(end& e) {
+    if (!e.closed && e.read_eof && e.write_shut)
+        shut_end(e, false);
+}
+
+void stream_session::fail(end& e, error_code ec, std::string_view what) {
+    auto reason = fmt::format("{} {} failed: {}", e.name, what, ec.message());
+    if (!failed_.exchange(true))
+        metrics::add(ctx_.stats.resets, 1);
+    shut_end(e, true);
+    if (is_client(e)) {
+        note_reason(reason);
+        on_executor_of(target_, [this] { shut_end(target_, true); });
+    } else {
+        on_executor_of(client_, [this, reason = std::move(reason)] {
+            note_reason(reason);
+            shut_end(client_, true);
+        });
+    }
+}
+
+void stream_session::shut_end(end& e, bool reset) {
+    if (e.closed)
+        return;
+    e.closed = true;
+    error_code ignored;
+    if (reset)
+        e.socket.set_option(net::socket_base::linger(true, 0), ignored);
+    e.socket.close(ignored);
+    e.queue.clear();
+    if (!is_client(e)) {
+        connector_.cancel();
+        return;
+    }
+    idle_timer_.cancel();
+    const auto lasted = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_);
+    ctx_.log->debug("#{} {} closed ({}): {} bytes up, {} bytes down, {:.3f}s", id_, peer_,
+                    close_reason_.empty() ? "both sides finished" : close_reason_, bytes_up_,
+                    bytes_down_, lasted.count());
+}
+
+void stream_session::note_reason(std::string_view reason) {
+    if (close_reason_.empty())
+        close_reason_ = reason;
+}
+
+void stream_session::touch() {
+    last_activity_ = std::chrono::steady_clock::now();
+}
+
+void stream_session::arm_idle_timer() {
+    if (ctx_.cfg.idle_timeout.count() <= 0 || client_.closed)
+        return;
+    idle_timer_.expires_at(
+        last_activity_ +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(ctx_.cfg.idle_timeout));
+    idle_timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_idle_timer(ec); });
+}
+
+void stream_session::on_idle_timer(error_code ec) {
+    if (ec || client_.closed)
+        return;
+    const auto idle_for = std::chrono::steady_clock::now() - last_activity_;
+    if (idle_for >= ctx_.cfg.idle_timeout) {
+        metrics::add(ctx_.stats.idle_timeouts, 1);
+        close(fmt::format("idle for {:.3f}s", ctx_.cfg.idle_timeout.count()));
+        return;
+    }
+    arm_idle_timer();
+}
+
+} // namespace funnel

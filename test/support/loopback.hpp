@@ -1,0 +1,71 @@
+#pragma once
+// Blocking loopback sockets with deadlines, for tests that play the client or the target.
+// Every wait is bounded: a test that would hang fails with a timeout instead.
+
+#include "funnel/net.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace funnel::test {
+
+using namespace std::chrono_literals;
+using duration = std::chrono::steady_clock::duration;
+inline constexpr duration default_timeout = 20s;
+
+// Polls `pred` until it holds or `timeout` passes; returns its last value.
+bool poll_until(const std::function<bool()>& pred, duration timeout = default_timeout);
+
+// `n` bytes of deterministic pseudo-random data, different for each seed.
+std::string random_bytes(std::size_t n, std::uint64_t seed);
+
+// A connected socket used synchronously.
+class conn {
+public:
+    enum class outcome { data, eof, reset, timeout };
+
+    explicit conn(tcp::socket s) : socket_(std::move(s)) {}
+    static conn connect(const tcp::endpoint& ep);
+
+    void write_all(std::string_view data);
+    // Exactly n bytes; throws std::runtime_error on EOF, error or timeout.
+    std::string read_exact(std::size_t n, duration timeout = default_timeout);
+    // Everything until EOF; throws on error or timeout.
+    std::string read_to_eof(duration timeout = default_timeout);
+    // Reads and discards until the connection ends; tells how it ended.
+    outcome wait_for_end(duration timeout = default_timeout);
+    void shutdown_send();
+    void reset(); // SO_LINGER 0 then close: the peer sees a reset
+    void close();
+    tcp::socket& socket() { return socket_; }
+
+private:
+    // One read of at most `max` bytes into `out`, waiting up to `timeout`.
+    outcome read_some(std::string& out, std::size_t max, duration timeout);
+    tcp::socket socket_;
+};
+
+// A target server on 127.0.0.1, ephemeral port, accepting on demand.
+class target_server {
+public:
+    explicit target_server(int backlog = 128);
+    tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
+    // The next connection; throws on timeout.
+    conn accept(duration timeout = default_timeout);
+    // Whether a connection is waiting to be accepted within `timeout`.
+    bool pending(duration timeout);
+
+private:
+    tcp::acceptor acceptor_;
+};
+
+// The io_context that test sockets are created on; they are only used synchronously.
+net::io_context& test_io();
+
+} // namespace funnel::test
