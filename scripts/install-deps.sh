@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, what building and testing funnel needs on Debian 12 and is missing.
+# Extra package names given as arguments are installed too (the demo adds socat).
+set -euo pipefail
+
+packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-program-options1.81-dev
+          libspdlog-dev libgtest-dev libgmock-dev "$@")
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

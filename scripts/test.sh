@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds funnel and runs the whole suite three times: a warnings-as-errors release build, then
+# under ThreadSanitizer (the io thread and the pool share data; only TSan sees their races),
+# then under AddressSanitizer + UndefinedBehaviorSanitizer. Prints each stage's duration.
+#   scripts/test.sh             all three
+#   FUNNEL_TEST_BUILDS="release tsan" scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+builds=${FUNNEL_TEST_BUILDS:-"release tsan asan"}
+jobs=$(nproc)
+
+stage() { # stage NAME COMMAND...
+    local name=$1 start=$SECONDS
+    shift
+    echo "==> $name"
+    "$@"
+    echo "==> $name: $((SECONDS - start))s"
+}
+
+configure_and_test() { # NAME SANITIZE
+    local dir=build/ci-$1
+    stage "$1: configure" cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DFUNNEL_WARNINGS_AS_ERRORS=ON -DFUNNEL_SANITIZE="$2"
+    stage "$1: build" cmake --build "$dir" -j "$jobs"
+    stage "$1: test" ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300
+}
+
+stage "install dependencies" scripts/install-deps.sh
+for b in $builds; do
+    case $b in
+        release) configure_and_test release "" ;;
+        tsan) TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" configure_and_test tsan thread ;;
+        asan) ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
+                  configure_and_test asan address,undefined ;;
+        *) echo "unknown build '$b' (release, tsan, asan)" >&2; exit 2 ;;
+    esac
+done
+echo "all test builds passed: $builds"
