@@ -15,8 +15,11 @@ namespace {
 
 void log_effective_config(spdlog::logger& log, const funnel::config& c) {
     std::string listen;
-    for (const auto& l : c.listen)
-        listen += (listen.empty() ? "" : ",") + l.to_string();
+    for (const auto& l : c.listen) {
+        if (!listen.empty())
+            listen += ',';
+        listen += l.to_string();
+    }
     log.info("funnel {} starting: mode={} listen={} target={} workers={} max-connections={} "
              "idle-timeout={}s buffer-limit={} connect-timeout={}s drain-timeout={}s "
              "stats-interval={}s log-level={} log-format={}",

@@ -43,9 +43,20 @@ void listener::start() {
 }
 
 void listener::stop() {
+    if (stopped_)
+        return;
     stopped_ = true;
-    error_code ignored;
-    acceptor_.close(ignored);
+    // Connections the kernel has already completed hold data their clients count as sent:
+    // take them in before closing, instead of resetting them with the listening socket.
+    error_code ec;
+    acceptor_.non_blocking(true, ec);
+    while (!ec) {
+        tcp::socket socket(acceptor_.get_executor());
+        acceptor_.accept(socket, ec);
+        if (!ec)
+            on_accept_(std::move(socket));
+    }
+    acceptor_.close(ec);
     backoff_timer_.cancel();
 }
 
@@ -58,6 +69,11 @@ void listener::do_accept() {
 }
 
 void listener::on_accept(error_code ec, tcp::socket socket) {
+    if (!ec && stopped_) {
+        // Accepted just before stop(): the client is connected and may have sent data.
+        on_accept_(std::move(socket));
+        return;
+    }
     if (stopped_ || ec == net::error::operation_aborted)
         return;
     if (!ec) {

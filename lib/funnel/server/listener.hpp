@@ -30,6 +30,7 @@ public:
              metrics& stats, std::shared_ptr<spdlog::logger> log);
 
     void start();
+    // Stops accepting; connections already completed in the kernel's queue are still taken.
     void stop();
     tcp::endpoint local_endpoint() const { return local_; }
 
