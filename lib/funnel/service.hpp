@@ -40,9 +40,6 @@ class listener;
 
 class service {
 public:
-    // Size of one read: every chunk of data funnel holds is a block this big.
-    static constexpr std::size_t chunk_size = 64 * 1024;
-
     service(config cfg, std::shared_ptr<spdlog::logger> log);
     ~service();
     service(const service&) = delete;
