@@ -136,15 +136,16 @@ void service::on_accept(tcp::socket socket) {
 void service::on_signal(error_code ec, int signo) {
     if (ec)
         return;
-    if (stopping_) {
+    if (++signals_received_ > 1) {
         log_->warn("received signal {} again: exiting now", signo);
         if (on_second_signal_)
             on_second_signal_();
         return;
     }
     log_->info("received signal {}: stopping", signo);
-    begin_drain();
+    // Armed before the drain starts, so that a drain that ends at once cancels it too.
     signals_.async_wait([this](error_code next_ec, int next) { on_signal(next_ec, next); });
+    begin_drain();
 }
 
 void service::begin_drain() {

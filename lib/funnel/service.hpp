@@ -57,6 +57,7 @@ public:
 
     const metrics& stats() const { return stats_; }
     const buffer_pool& target_buffers() const { return to_targets_; }
+    const buffer_pool& client_buffers() const { return to_clients_; }
 
 private:
     void on_accept(tcp::socket socket);
@@ -84,8 +85,9 @@ private:
     net::steady_timer stats_timer_;
     net::executor_work_guard<net::io_context::executor_type> work_;
     std::thread io_thread_;
-    bool stopping_ = false; // io thread
-    bool finished_ = false; // io thread
+    int signals_received_ = 0; // io thread
+    bool stopping_ = false;    // io thread
+    bool finished_ = false;    // io thread
 };
 
 } // namespace funnel

@@ -330,3 +330,43 @@ TEST(Stream, WorkersZeroRunsEverythingOnTheIoThread) {
 
 } // namespace
 } // namespace funnel::test
+
+namespace funnel::test {
+namespace {
+
+// With one block per direction, a client that stops reading holds the only reply block. Another
+// session waiting for a block must stay parked, alive, and finish once the block comes back.
+TEST(Stream, SessionParkedOnAnExhaustedBudgetResumesWhenItFrees) {
+    target_server target;
+    auto c = relay_config(target.endpoint());
+    c.buffer_limit = config::read_buffer_size;
+    relay r(c);
+    const buffer_pool& replies = r.service().client_buffers();
+
+    conn slow_client = r.connect();
+    conn slow_target = target.accept();
+    const std::string big = random_bytes(16 << 20, 5);
+    std::thread slow_writer([&] { slow_target.write_all(big); });
+
+    conn client = r.connect();
+    conn upstream = target.accept();
+    client.write_all("request");
+    client.shutdown_send();
+    EXPECT_EQ(upstream.read_to_eof(), "request");
+    const std::string reply = random_bytes(1 << 20, 6);
+    std::thread writer([&] {
+        upstream.write_all(reply);
+        upstream.shutdown_send();
+    });
+
+    // Both target ends wait for the one block, which the slow client's write holds.
+    ASSERT_TRUE(poll_until([&] { return replies.waiting() == 2; })) << replies.waiting();
+    EXPECT_TRUE(slow_client.read_exact(big.size()) == big);
+    std::string got = client.read_to_eof();
+    EXPECT_TRUE(got == reply) << got.size() << " of " << reply.size() << " bytes";
+    writer.join();
+    slow_writer.join();
+}
+
+} // namespace
+} // namespace funnel::test

@@ -9,10 +9,9 @@ std::size_t chunk::capacity() const {
 }
 
 void chunk::reset() {
-    if (block_) {
-        pool_->release(std::exchange(block_, nullptr));
-        size_ = 0;
-    }
+    if (block_)
+        std::exchange(pool_, nullptr)->release(std::exchange(block_, nullptr));
+    size_ = 0;
 }
 
 buffer_pool::buffer_pool(std::size_t block_size, std::size_t byte_limit)
@@ -22,6 +21,12 @@ buffer_pool::buffer_pool(std::size_t block_size, std::size_t byte_limit)
 
 buffer_pool::~buffer_pool() {
     BOOST_ASSERT(used_ == 0);
+}
+
+chunk buffer_pool::grant_locked() {
+    std::byte* block = take_block_locked(); // first: it may allocate, and so throw
+    charge_locked();
+    return chunk(block, this);
 }
 
 void buffer_pool::charge_locked() {
@@ -39,7 +44,7 @@ std::byte* buffer_pool::take_block_locked() {
     }
     // Allocation under the lock happens only while the pool grows towards its limit;
     // afterwards every block is recycled.
-    blocks_.push_back(std::make_unique<std::byte[]>(block_size_));
+    blocks_.push_back(std::make_unique_for_overwrite<std::byte[]>(block_size_));
     free_.reserve(blocks_.size());
     return blocks_.back().get();
 }
@@ -48,22 +53,39 @@ chunk buffer_pool::try_acquire() {
     std::lock_guard lock(mutex_);
     if (!waiters_.empty() || used_ + block_size_ > byte_limit_)
         return {};
-    charge_locked();
-    return chunk(take_block_locked(), this);
+    return grant_locked();
 }
 
-void buffer_pool::async_acquire(net::any_io_executor ex, std::function<void(chunk)> handler) {
+void buffer_pool::async_acquire(net::any_io_executor ex, std::function<void(chunk)> handler,
+                                const void* owner) {
     std::unique_lock lock(mutex_);
     if (waiters_.empty() && used_ + block_size_ <= byte_limit_) {
-        charge_locked();
-        chunk granted(take_block_locked(), this);
+        chunk granted = grant_locked();
         lock.unlock();
         net::post(ex,
                   [h = std::move(handler), c = std::move(granted)]() mutable { h(std::move(c)); });
         return;
     }
-    waiters_.push_back({std::move(ex), std::move(handler)});
+    waiters_.push_back({std::move(ex), std::move(handler), owner});
     waiting_.store(waiters_.size(), std::memory_order_relaxed);
+}
+
+void buffer_pool::cancel(const void* owner) {
+    std::deque<waiter> cancelled;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto it = waiters_.begin(); it != waiters_.end();) {
+            if (it->owner == owner) {
+                cancelled.push_back(std::move(*it));
+                it = waiters_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        waiting_.store(waiters_.size(), std::memory_order_relaxed);
+    }
+    // Destroyed here, unlocked: a handler may hold the last reference to its owner, whose
+    // destructor gives chunks back to this pool.
 }
 
 void buffer_pool::release(std::byte* block) {
@@ -75,11 +97,10 @@ void buffer_pool::release(std::byte* block) {
     if (waiters_.empty())
         return;
     // One block came back, so at most one waiter can be served.
-    charge_locked();
+    chunk granted = grant_locked();
     waiter next = std::move(waiters_.front());
     waiters_.pop_front();
     waiting_.store(waiters_.size(), std::memory_order_relaxed);
-    chunk granted(take_block_locked(), this);
     lock.unlock();
     net::post(next.ex,
               [h = std::move(next.handler), c = std::move(granted)]() mutable { h(std::move(c)); });

@@ -35,9 +35,12 @@ public:
     // An empty chunk when the budget is spent or others are already waiting.
     chunk try_acquire();
 
-    // Calls `handler(chunk)` on `ex` as soon as a block is free. A handler that wants to be
-    // forgotten once its owner is gone should hold a weak_ptr: dropping the chunk returns it.
-    void async_acquire(net::any_io_executor ex, std::function<void(chunk)> handler);
+    // Calls `handler(chunk)` on `ex` as soon as a block is free. A handler dropping the chunk
+    // returns it. `owner` names the waiter for cancel().
+    void async_acquire(net::any_io_executor ex, std::function<void(chunk)> handler,
+                       const void* owner = nullptr);
+    // Forgets the waiters of `owner`: their handlers are destroyed without being called.
+    void cancel(const void* owner);
 
     std::size_t block_size() const { return block_size_; }
     std::size_t byte_limit() const { return byte_limit_; }
@@ -50,10 +53,12 @@ private:
     struct waiter {
         net::any_io_executor ex;
         std::function<void(chunk)> handler;
+        const void* owner;
     };
 
     void release(std::byte* block);
-    std::byte* take_block_locked(); // budget already charged
+    chunk grant_locked(); // a block, charged to the budget
+    std::byte* take_block_locked();
     void charge_locked();
 
     const std::size_t block_size_;

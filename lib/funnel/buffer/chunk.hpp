@@ -5,6 +5,7 @@
 // Destroying it gives the block back to its pool, from any thread.
 
 #include <boost/asio/buffer.hpp>
+#include <boost/assert.hpp>
 
 #include <cstddef>
 #include <utility>
@@ -38,7 +39,10 @@ public:
 
     // The whole block, to read into; then set_size() to what the read returned.
     boost::asio::mutable_buffer writable() { return {block_, capacity()}; }
-    void set_size(std::size_t n) { size_ = n; }
+    void set_size(std::size_t n) {
+        BOOST_ASSERT(n <= capacity());
+        size_ = n;
+    }
     boost::asio::const_buffer data() const { return {block_, size_}; }
 
     void reset();

@@ -2,27 +2,7 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 
-#include <cerrno>
-
 namespace funnel {
-
-namespace {
-
-bool is_resource_exhaustion(const error_code& ec) {
-    if (ec.category() != boost::system::system_category())
-        return false;
-    switch (ec.value()) {
-    case EMFILE:
-    case ENFILE:
-    case ENOBUFS:
-    case ENOMEM:
-        return true;
-    default:
-        return false;
-    }
-}
-
-} // namespace
 
 listener::listener(net::any_io_executor io_ex, const tcp::endpoint& ep, accept_handler on_accept,
                    metrics& stats, std::shared_ptr<spdlog::logger> log)
@@ -87,12 +67,13 @@ void listener::on_accept(error_code ec, tcp::socket socket) {
         return;
     }
     metrics::add(stats_.accept_errors, 1);
-    if (!is_resource_exhaustion(ec)) {
-        // ECONNABORTED and friends concern one client only.
-        log_->debug("accept on port {} failed: {}", local_.port(), ec.message());
+    if (ec == net::error::connection_aborted) {
+        // The client gave up before we took it: nothing to wait for.
+        log_->debug("accept on port {}: {}", local_.port(), ec.message());
         do_accept();
         return;
     }
+    // Anything else (EMFILE above all) would fail again at once: back off instead of spinning.
     if (failures_in_episode_++ == 0)
         log_->warn("accept on port {} failed: {}; retrying every {}ms until it works",
                    local_.port(), ec.message(), backoff.count());

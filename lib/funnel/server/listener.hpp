@@ -1,7 +1,7 @@
 #pragma once
 // listener: one bound acceptor and its accept loop.
 //
-// Accept errors that mean "out of descriptors or memory" (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+// Accept errors other than a client that gave up (EMFILE, ENFILE, ENOBUFS, ENOMEM above all)
 // pause the loop for `backoff` instead of re-arming at once, which would spin the io thread at
 // 100 % CPU; the episode is logged once when it starts and once when accepting works again.
 //

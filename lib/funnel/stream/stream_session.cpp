@@ -65,8 +65,13 @@ void stream_session::start() {
 
 void stream_session::close(std::string_view reason) {
     note_reason(reason);
-    shut_end(client_, false);
-    on_executor_of(target_, [this] { shut_end(target_, false); });
+    // An end that still had bytes to write is reset: a FIN would pass a cut stream as complete.
+    shut_end(client_, has_unsent(client_));
+    on_executor_of(target_, [this] { shut_end(target_, has_unsent(target_)); });
+}
+
+bool stream_session::has_unsent(const end& e) {
+    return e.writing || !e.queue.empty();
 }
 
 // ---- source side -------------------------------------------------------------------------
@@ -101,10 +106,10 @@ void stream_session::acquire_and_read(end& src) {
         return;
     }
     metrics::add(ctx_.stats.read_pauses, 1);
-    pool.async_acquire(src.socket.get_executor(), [weak = weak_from_this(), &src](chunk c) {
-        if (auto self = weak.lock())
-            self->read_into(src, std::move(c));
-    });
+    // The waiter keeps the session alive: shut_end() cancels it when the end closes.
+    pool.async_acquire(
+        src.socket.get_executor(),
+        [self = shared_from_this(), &src](chunk c) { self->read_into(src, std::move(c)); }, this);
 }
 
 void stream_session::read_into(end& src, chunk c) {
@@ -214,10 +219,10 @@ void stream_session::on_write(end& dst, error_code ec, std::size_t bytes, std::s
 void stream_session::start_connect() {
     if (target_.closed)
         return;
-    connector_.async_connect(target_.socket,
-                             [self = shared_from_this()](error_code ec, const tcp::endpoint& ep) {
-                                 self->on_connected(ec, ep);
-                             });
+    auto self = shared_from_this();
+    connector_.async_connect(
+        target_.socket,
+        [self](error_code ec, const tcp::endpoint& ep) { self->on_connected(ec, ep); }, self);
 }
 
 void stream_session::on_connected(error_code ec, const tcp::endpoint& ep) {
@@ -279,11 +284,19 @@ void stream_session::shut_end(end& e, bool reset) {
         e.socket.set_option(net::socket_base::linger(true, 0), ignored);
     e.socket.close(ignored);
     e.queue.clear();
+    pool_for(e).cancel(this);
     if (!is_client(e)) {
         connector_.cancel();
+        // The idle timer keeps watching until this end is closed too.
+        on_executor_of(client_, [this] {
+            target_closed_ = true;
+            if (client_.closed)
+                idle_timer_.cancel();
+        });
         return;
     }
-    idle_timer_.cancel();
+    if (target_closed_)
+        idle_timer_.cancel();
     const auto lasted = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_);
     ctx_.log->debug("#{} {} closed ({}): {} bytes up, {} bytes down, {:.3f}s", id_, peer_,
                     close_reason_.empty() ? "both sides finished" : close_reason_, bytes_up_,
@@ -296,11 +309,12 @@ void stream_session::note_reason(std::string_view reason) {
 }
 
 void stream_session::touch() {
-    last_activity_ = std::chrono::steady_clock::now();
+    if (ctx_.cfg.idle_timeout.count() > 0)
+        last_activity_ = std::chrono::steady_clock::now();
 }
 
 void stream_session::arm_idle_timer() {
-    if (ctx_.cfg.idle_timeout.count() <= 0 || client_.closed)
+    if (ctx_.cfg.idle_timeout.count() <= 0 || (client_.closed && target_closed_))
         return;
     idle_timer_.expires_at(
         last_activity_ +
@@ -309,7 +323,7 @@ void stream_session::arm_idle_timer() {
 }
 
 void stream_session::on_idle_timer(error_code ec) {
-    if (ec || client_.closed)
+    if (ec || (client_.closed && target_closed_))
         return;
     const auto idle_for = std::chrono::steady_clock::now() - last_activity_;
     if (idle_for >= ctx_.cfg.idle_timeout) {

@@ -97,6 +97,7 @@ private:
     void maybe_finish(end& e);
     void fail(end& e, error_code ec, std::string_view what);
     void shut_end(end& e, bool reset);
+    static bool has_unsent(const end& e);
     void note_reason(std::string_view reason); // io thread
     void touch();                              // io thread
     void arm_idle_timer();
@@ -112,6 +113,7 @@ private:
     std::chrono::steady_clock::time_point opened_; // io thread
     std::chrono::steady_clock::time_point last_activity_;
     std::string close_reason_;     // io thread
+    bool target_closed_ = false;   // io thread: the target end has closed too
     std::uint64_t bytes_up_ = 0;   // io thread: read from the client
     std::uint64_t bytes_down_ = 0; // io thread: written to the client
     std::atomic<bool> failed_{false};

@@ -15,12 +15,12 @@ connector::connector(net::any_io_executor ex, host_port target,
         literal_ = address;
 }
 
-void connector::async_connect(tcp::socket& socket, handler done) {
+void connector::async_connect(tcp::socket& socket, handler done, std::shared_ptr<void> keepalive) {
     socket_ = &socket;
     done_ = std::move(done);
     timed_out_ = false;
     deadline_.expires_after(timeout_);
-    deadline_.async_wait([this](error_code ec) {
+    deadline_.async_wait([this, keepalive](error_code ec) {
         if (ec || !done_)
             return;
         timed_out_ = true;
@@ -30,23 +30,27 @@ void connector::async_connect(tcp::socket& socket, handler done) {
     });
     if (literal_) {
         std::array<tcp::endpoint, 1> endpoints{tcp::endpoint(*literal_, target_.port)};
-        net::async_connect(socket, endpoints,
-                           [this](error_code ec, const tcp::endpoint& ep) { finish(ec, ep); });
+        net::async_connect(
+            socket, endpoints,
+            [this, keepalive](error_code ec, const tcp::endpoint& ep) { finish(ec, ep); });
         return;
     }
-    resolver_.async_resolve(
-        target_.host, std::to_string(target_.port),
-        [this](error_code ec, tcp::resolver::results_type results) { on_resolved(ec, results); });
+    resolver_.async_resolve(target_.host, std::to_string(target_.port),
+                            [this, keepalive](error_code ec, tcp::resolver::results_type results) {
+                                on_resolved(ec, results, keepalive);
+                            });
 }
 
-void connector::on_resolved(error_code ec, const tcp::resolver::results_type& results) {
+void connector::on_resolved(error_code ec, const tcp::resolver::results_type& results,
+                            const std::shared_ptr<void>& keepalive) {
     if (ec) {
         finish(ec, {});
         return;
     }
-    net::async_connect(*socket_, results, [this](error_code connect_ec, const tcp::endpoint& ep) {
-        finish(connect_ec, ep);
-    });
+    net::async_connect(*socket_, results,
+                       [this, keepalive](error_code connect_ec, const tcp::endpoint& ep) {
+                           finish(connect_ec, ep);
+                       });
 }
 
 void connector::finish(error_code ec, const tcp::endpoint& ep) {

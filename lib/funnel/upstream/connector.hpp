@@ -4,7 +4,8 @@
 //
 // The target is resolved again on every call, so a target that moves is followed.
 // Thread affinity: the executor it was built with, which must be the socket's.
-// Lifetime: the owner keeps it, and the socket, alive until the handler has run.
+// Lifetime: every handler it starts holds `keepalive`, the owner of the connector and the
+// socket, so that none of them can outlive it.
 
 #include "funnel/config/config.hpp"
 #include "funnel/net.hpp"
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 
 namespace funnel {
@@ -25,14 +27,15 @@ public:
               std::chrono::steady_clock::duration timeout);
 
     // Calls `done` once: success, the last connect error, or net::error::timed_out.
-    void async_connect(tcp::socket& socket, handler done);
+    void async_connect(tcp::socket& socket, handler done, std::shared_ptr<void> keepalive);
     // Abandons a connect in progress: its handler runs with operation_aborted.
     void cancel();
 
     const host_port& target() const { return target_; }
 
 private:
-    void on_resolved(error_code ec, const tcp::resolver::results_type& results);
+    void on_resolved(error_code ec, const tcp::resolver::results_type& results,
+                     const std::shared_ptr<void>& keepalive);
     void finish(error_code ec, const tcp::endpoint& ep);
 
     net::any_io_executor ex_;
