@@ -82,7 +82,8 @@ TEST(Service, AFailureStormIsLoggedAtARateLimit) {
             .count();
     EXPECT_EQ(metrics::get(r.stats().connect_failures), clients);
     // The service allows 5 such warnings per second.
-    const auto warnings = count_lines_with(r.log_text(), "unreachable: Connection refused; closing");
+    const auto warnings =
+        count_lines_with(r.log_text(), "unreachable: Connection refused; closing");
     EXPECT_GE(warnings, 1u);
     EXPECT_LE(warnings, 5u * static_cast<std::size_t>(seconds + 1))
         << clients << " failures in " << seconds << "s logged " << warnings << " lines";

@@ -195,8 +195,10 @@ TEST(Stream, BytesSentWhileConnectingAreHeldAndDelivered) {
 
 TEST(Stream, StalledTargetHoldsAtMostBufferLimitAndLosesNothing) {
     constexpr int clients = 8;
-    constexpr std::size_t per_client = 4 << 20;
-    target_server target;
+    // More than the kernel can buffer (the relay's send buffer grows to 4 MiB), so that the
+    // relay itself has to hold data.
+    constexpr std::size_t per_client = 8 << 20;
+    target_server target(128, 64 << 10);
     auto c = relay_config(target.endpoint());
     c.buffer_limit = 1 << 20; // 16 chunks for 8 clients that could each hold 4
     relay r(c);
@@ -343,10 +345,14 @@ TEST(Stream, SessionParkedOnAnExhaustedBudgetResumesWhenItFrees) {
     relay r(c);
     const buffer_pool& replies = r.service().client_buffers();
 
-    conn slow_client = r.connect();
+    conn slow_client = conn::connect(r.endpoint(), 64 << 10);
     conn slow_target = target.accept();
     const std::string big = random_bytes(16 << 20, 5);
     std::thread slow_writer([&] { slow_target.write_all(big); });
+    // The kernel buffers between the relay and the slow client are full once nothing moves any
+    // more; from then on the relay's write holds the only reply block.
+    ASSERT_TRUE(poll_until_steady([&] { return get(r.stats().bytes_to_clients); }, 300ms));
+    ASSERT_EQ(replies.bytes_held(), replies.byte_limit());
 
     conn client = r.connect();
     conn upstream = target.accept();

@@ -47,6 +47,24 @@ bool poll_until(const std::function<bool()>& pred, duration timeout) {
     return true;
 }
 
+bool poll_until_steady(const std::function<std::uint64_t()>& value, duration quiet,
+                       duration timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto last = value();
+    auto since = std::chrono::steady_clock::now();
+    return poll_until(
+        [&] {
+            const auto now_value = value();
+            const auto now = std::chrono::steady_clock::now();
+            if (now_value != last) {
+                last = now_value;
+                since = now;
+            }
+            return now - since >= quiet;
+        },
+        deadline - std::chrono::steady_clock::now());
+}
+
 std::string random_bytes(std::size_t n, std::uint64_t seed) {
     std::mt19937_64 gen(seed);
     std::string out(n, '\0');
@@ -58,8 +76,11 @@ std::string random_bytes(std::size_t n, std::uint64_t seed) {
     return out;
 }
 
-conn conn::connect(const tcp::endpoint& ep) {
+conn conn::connect(const tcp::endpoint& ep, int receive_buffer) {
     tcp::socket s(test_io());
+    s.open(ep.protocol());
+    if (receive_buffer > 0)
+        s.set_option(net::socket_base::receive_buffer_size(receive_buffer));
     s.connect(ep);
     return conn(std::move(s));
 }
@@ -147,9 +168,11 @@ void conn::close() {
     socket_.close(ignored);
 }
 
-target_server::target_server(int backlog) : acceptor_(test_io()) {
+target_server::target_server(int backlog, int receive_buffer) : acceptor_(test_io()) {
     const tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
     acceptor_.open(ep.protocol());
+    if (receive_buffer > 0)
+        acceptor_.set_option(net::socket_base::receive_buffer_size(receive_buffer));
     acceptor_.bind(ep);
     acceptor_.listen(backlog);
 }

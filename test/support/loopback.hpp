@@ -22,6 +22,11 @@ inline constexpr duration default_timeout = 20s;
 // Polls `pred` until it holds or `timeout` passes; returns its last value.
 bool poll_until(const std::function<bool()>& pred, duration timeout = default_timeout);
 
+// Polls `value` until it has not changed for `quiet` (true) or `timeout` passes (false). For
+// waiting until a flow has stalled, which no event announces.
+bool poll_until_steady(const std::function<std::uint64_t()>& value, duration quiet,
+                       duration timeout = default_timeout);
+
 // `n` bytes of deterministic pseudo-random data, different for each seed.
 std::string random_bytes(std::size_t n, std::uint64_t seed);
 
@@ -31,7 +36,9 @@ public:
     enum class outcome { data, eof, reset, timeout };
 
     explicit conn(tcp::socket s) : socket_(std::move(s)) {}
-    static conn connect(const tcp::endpoint& ep);
+    // receive_buffer > 0 fixes SO_RCVBUF (no autotuning), so that a peer that stops reading
+    // fills the kernel's buffers quickly and predictably.
+    static conn connect(const tcp::endpoint& ep, int receive_buffer = 0);
 
     void write_all(std::string_view data);
     // Exactly n bytes; throws std::runtime_error on EOF, error or timeout.
@@ -54,7 +61,8 @@ private:
 // A target server on 127.0.0.1, ephemeral port, accepting on demand.
 class target_server {
 public:
-    explicit target_server(int backlog = 128);
+    // receive_buffer > 0: SO_RCVBUF of every accepted connection (see conn::connect).
+    explicit target_server(int backlog = 128, int receive_buffer = 0);
     tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
     // The next connection; throws on timeout.
     conn accept(duration timeout = default_timeout);

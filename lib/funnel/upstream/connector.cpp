@@ -1,9 +1,5 @@
 #include "funnel/upstream/connector.hpp"
 
-#include <boost/asio/connect.hpp>
-
-#include <array>
-
 namespace funnel {
 
 connector::connector(net::any_io_executor ex, host_port target,
@@ -29,10 +25,9 @@ void connector::async_connect(tcp::socket& socket, handler done, std::shared_ptr
         socket_->close(ignored);
     });
     if (literal_) {
-        std::array<tcp::endpoint, 1> endpoints{tcp::endpoint(*literal_, target_.port)};
-        net::async_connect(
-            socket, endpoints,
-            [this, keepalive](error_code ec, const tcp::endpoint& ep) { finish(ec, ep); });
+        endpoints_.assign(1, tcp::endpoint(*literal_, target_.port));
+        next_ = 0;
+        try_next({}, keepalive);
         return;
     }
     resolver_.async_resolve(target_.host, std::to_string(target_.port),
@@ -47,10 +42,27 @@ void connector::on_resolved(error_code ec, const tcp::resolver::results_type& re
         finish(ec, {});
         return;
     }
-    net::async_connect(*socket_, results,
-                       [this, keepalive](error_code connect_ec, const tcp::endpoint& ep) {
-                           finish(connect_ec, ep);
-                       });
+    endpoints_.assign(results.begin(), results.end());
+    next_ = 0;
+    try_next(net::error::host_not_found, keepalive);
+}
+
+// One address after the other, as getaddrinfo ordered them. Each attempt opens the socket
+// itself, so a failure to open it (EMFILE) is reported as such.
+void connector::try_next(error_code last_error, const std::shared_ptr<void>& keepalive) {
+    if (next_ == endpoints_.size()) {
+        finish(last_error, {});
+        return;
+    }
+    const tcp::endpoint ep = endpoints_[next_++];
+    error_code ignored;
+    socket_->close(ignored);
+    socket_->async_connect(ep, [this, keepalive, ep](error_code ec) {
+        if (!ec || ec == net::error::operation_aborted)
+            finish(ec, ep);
+        else
+            try_next(ec, keepalive);
+    });
 }
 
 void connector::finish(error_code ec, const tcp::endpoint& ep) {

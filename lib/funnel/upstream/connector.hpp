@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace funnel {
 
@@ -36,6 +37,7 @@ public:
 private:
     void on_resolved(error_code ec, const tcp::resolver::results_type& results,
                      const std::shared_ptr<void>& keepalive);
+    void try_next(error_code last_error, const std::shared_ptr<void>& keepalive);
     void finish(error_code ec, const tcp::endpoint& ep);
 
     net::any_io_executor ex_;
@@ -45,6 +47,8 @@ private:
     tcp::resolver resolver_;
     net::steady_timer deadline_;
     tcp::socket* socket_ = nullptr;
+    std::vector<tcp::endpoint> endpoints_;
+    std::size_t next_ = 0;
     handler done_;
     bool timed_out_ = false;
 };
