@@ -1,5 +1,6 @@
 #include "funnel/service.hpp"
 
+#include "funnel/endpoint_text.hpp"
 #include "funnel/server/listener.hpp"
 #include "funnel/stream/stream_session.hpp"
 
@@ -17,12 +18,6 @@ namespace {
 
 template <class Duration> std::chrono::steady_clock::duration to_steady(Duration d) {
     return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
-}
-
-std::string format_endpoint(const tcp::endpoint& ep) {
-    if (ep.address().is_v6())
-        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
-    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
 } // namespace
@@ -73,16 +68,14 @@ void service::start() {
                     io_.get_executor(), entry.endpoint(),
                     [this](tcp::socket s) { on_accept(std::move(s)); }, stats_, log_));
             } catch (const boost::system::system_error& e) {
-                throw std::runtime_error(fmt::format("cannot listen on {}: {}",
-                                                     format_endpoint(entry.endpoint()),
-                                                     e.code().message()));
+                throw std::runtime_error(fmt::format(
+                    "cannot listen on {}: {}", to_text(entry.endpoint()), e.code().message()));
             }
         }
     }
     for (auto& l : listeners_) {
-        log_->info("listening on {}, forwarding to {} ({} mode)",
-                   format_endpoint(l->local_endpoint()), cfg_.target.to_string(),
-                   to_string(cfg_.mode));
+        log_->info("listening on {}, forwarding to {} ({} mode)", to_text(l->local_endpoint()),
+                   cfg_.target.to_string(), to_string(cfg_.mode));
         l->start();
     }
     arm_stats_timer();

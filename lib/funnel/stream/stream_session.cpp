@@ -1,5 +1,7 @@
 #include "funnel/stream/stream_session.hpp"
 
+#include "funnel/endpoint_text.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
@@ -14,11 +16,7 @@ namespace {
 std::string describe(const tcp::socket& s) {
     error_code ec;
     auto ep = s.remote_endpoint(ec);
-    if (ec)
-        return "(unknown peer)";
-    if (ep.address().is_v6())
-        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
-    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    return ec ? std::string("(unknown peer)") : to_text(ep);
 }
 
 bool is_expected_close(const error_code& ec) {
@@ -249,7 +247,7 @@ void stream_session::on_connected(error_code ec, const tcp::endpoint& ep) {
     error_code ignored;
     target_.socket.non_blocking(true, ignored);
     target_.socket.set_option(tcp::no_delay(true), ignored);
-    ctx_.log->debug("#{} {} connected to {}", id_, peer_, ep.address().to_string());
+    ctx_.log->debug("#{} {} connected to {}", id_, peer_, to_text(ep));
     do_write(target_);
     start_read(target_);
 }
