@@ -168,11 +168,13 @@ void conn::close() {
     socket_.close(ignored);
 }
 
-target_server::target_server(int backlog, int receive_buffer) : acceptor_(test_io()) {
-    const tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
+target_server::target_server(int backlog, int receive_buffer, std::uint16_t port)
+    : acceptor_(test_io()) {
+    const tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port);
     acceptor_.open(ep.protocol());
     if (receive_buffer > 0)
         acceptor_.set_option(net::socket_base::receive_buffer_size(receive_buffer));
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
     acceptor_.bind(ep);
     acceptor_.listen(backlog);
 }

@@ -62,12 +62,14 @@ private:
 class target_server {
 public:
     // receive_buffer > 0: SO_RCVBUF of every accepted connection (see conn::connect).
-    explicit target_server(int backlog = 128, int receive_buffer = 0);
+    explicit target_server(int backlog = 128, int receive_buffer = 0, std::uint16_t port = 0);
     tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
     // The next connection; throws on timeout.
     conn accept(duration timeout = default_timeout);
     // Whether a connection is waiting to be accepted within `timeout`.
     bool pending(duration timeout);
+    // Stops listening (accepted connections stay open).
+    void close() { acceptor_.close(); }
 
 private:
     tcp::acceptor acceptor_;

@@ -42,6 +42,10 @@ struct config {
     seconds connect_timeout{5};
     seconds drain_timeout{10};
     seconds stats_interval{60}; // 0 = off
+    // Message mode.
+    std::size_t upstream_connections = 4; // persistent connections the messages share
+    std::chrono::milliseconds reconnect_backoff_min{100};
+    std::chrono::milliseconds reconnect_backoff_max{10000};
     log_level level = log_level::info;
     log_format format = log_format::text;
 };

@@ -25,6 +25,12 @@ struct metrics {
     alignas(64) counter bytes_from_targets{0};  // read from targets (stream mode replies)
     alignas(64) counter bytes_to_clients{0};    // written to clients
     alignas(64) counter read_pauses{0};         // reads parked because --buffer-limit was reached
+    // Message mode.
+    alignas(64) counter messages_in{0};       // whole messages framed from clients
+    alignas(64) counter messages_out{0};      // messages the target's kernel acknowledged
+    alignas(64) counter messages_resent{0};   // written again after a connection broke
+    alignas(64) counter oversize_dropped{0};  // messages over --max-message-size
+    alignas(64) counter upstream_reconnects{0};
 
     static void add(counter& c, std::uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
     static void sub(counter& c, std::uint64_t n) { c.fetch_sub(n, std::memory_order_relaxed); }

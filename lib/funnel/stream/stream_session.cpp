@@ -27,8 +27,9 @@ bool is_expected_close(const error_code& ec) {
 
 stream_session::stream_session(tcp::socket client, net::any_io_executor target_ex,
                                session_context& ctx, std::uint64_t id)
-    : ctx_(ctx), id_(id), peer_(describe(client)), client_(std::move(client), "client"),
-      target_(tcp::socket(target_ex), "target"),
+    : ctx_(ctx), id_(id), peer_(describe(client)),
+      client_(*this, std::move(client), "client", ctx.to_targets),
+      target_(*this, tcp::socket(target_ex), "target", ctx.to_clients),
       connector_(
           target_ex, ctx.cfg.target,
           std::chrono::duration_cast<std::chrono::steady_clock::duration>(ctx.cfg.connect_timeout)),
@@ -57,7 +58,7 @@ void stream_session::start() {
     touch();
     arm_idle_timer();
     ctx_.log->debug("#{} {} accepted", id_, peer_);
-    start_read(client_);
+    client_.reader.start();
     on_executor_of(target_, [this] { start_connect(); });
 }
 
@@ -74,67 +75,8 @@ bool stream_session::has_unsent(const end& e) {
 
 // ---- source side -------------------------------------------------------------------------
 
-void stream_session::start_read(end& src) {
-    if (src.reading || src.read_eof || src.closed || !src.connected || src.in_flight >= window)
-        return;
-    src.reading = true;
-    if (src.expect_more)
-        acquire_and_read(src);
-    else
-        wait_readable(src);
-}
-
-// Waiting for readability before taking a buffer means an idle connection holds no memory.
-void stream_session::wait_readable(end& src) {
-    src.socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), &src](error_code ec) {
-        if (ec) {
-            src.reading = false;
-            if (!src.closed && !is_expected_close(ec))
-                self->fail(src, ec, "wait");
-            return;
-        }
-        self->acquire_and_read(src);
-    });
-}
-
-void stream_session::acquire_and_read(end& src) {
-    buffer_pool& pool = pool_for(src);
-    if (chunk c = pool.try_acquire()) {
-        read_into(src, std::move(c));
-        return;
-    }
-    metrics::add(ctx_.stats.read_pauses, 1);
-    // The waiter keeps the session alive: shut_end() cancels it when the end closes.
-    pool.async_acquire(
-        src.socket.get_executor(),
-        [self = shared_from_this(), &src](chunk c) { self->read_into(src, std::move(c)); }, this);
-}
-
-void stream_session::read_into(end& src, chunk c) {
-    src.reading = false;
-    if (src.closed)
-        return;
-    error_code ec;
-    const std::size_t n = src.socket.read_some(c.writable(), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
-        src.expect_more = false;
-        src.reading = true;
-        wait_readable(src);
-        return;
-    }
-    if (ec == net::error::eof) {
-        src.read_eof = true;
-        on_executor_of(other(src), [this, &dst = other(src)] { on_peer_eof(dst); });
-        maybe_finish(src);
-        return;
-    }
-    if (ec) {
-        fail(src, ec, "read");
-        return;
-    }
-    c.set_size(n);
-    src.expect_more = n == c.capacity();
-    ++src.in_flight;
+void stream_session::on_chunk(end& src, chunk c) {
+    const std::size_t n = c.size();
     if (is_client(src)) {
         bytes_up_ += n;
         metrics::add(ctx_.stats.bytes_from_clients, n);
@@ -145,14 +87,23 @@ void stream_session::read_into(end& src, chunk c) {
     on_executor_of(other(src), [this, &dst = other(src), c = std::move(c)]() mutable {
         deliver(dst, std::move(c));
     });
-    start_read(src);
+}
+
+void stream_session::on_read_end(end& src, error_code ec) {
+    if (ec == net::error::eof) {
+        src.read_eof = true;
+        on_executor_of(other(src), [this, &dst = other(src)] { on_peer_eof(dst); });
+        maybe_finish(src);
+        return;
+    }
+    if (!src.closed && !is_expected_close(ec))
+        fail(src, ec, "read");
 }
 
 void stream_session::credit(end& src, std::size_t chunks) {
-    src.in_flight -= chunks;
     if (is_client(src))
         touch();
-    start_read(src);
+    src.reader.credit(chunks);
 }
 
 // ---- sink side ---------------------------------------------------------------------------
@@ -249,7 +200,7 @@ void stream_session::on_connected(error_code ec, const tcp::endpoint& ep) {
     target_.socket.set_option(tcp::no_delay(true), ignored);
     ctx_.log->debug("#{} {} connected to {}", id_, peer_, to_text(ep));
     do_write(target_);
-    start_read(target_);
+    target_.reader.start();
 }
 
 void stream_session::maybe_finish(end& e) {
@@ -282,7 +233,7 @@ void stream_session::shut_end(end& e, bool reset) {
         e.socket.set_option(net::socket_base::linger(true, 0), ignored);
     e.socket.close(ignored);
     e.queue.clear();
-    pool_for(e).cancel(this);
+    e.reader.stop();
     if (!is_client(e)) {
         connector_.cancel();
         // The idle timer keeps watching until this end is closed too.

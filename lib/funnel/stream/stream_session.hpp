@@ -21,6 +21,7 @@
 // holds a weak reference. The destructor tells the registry.
 
 #include "funnel/buffer/chunk.hpp"
+#include "funnel/buffer/chunk_reader.hpp"
 #include "funnel/net.hpp"
 #include "funnel/server/session_context.hpp"
 #include "funnel/server/session_registry.hpp"
@@ -54,17 +55,21 @@ public:
 
 private:
     // One socket and everything about it; touched only on the socket's executor.
-    struct end {
-        end(tcp::socket s, const char* n) : socket(std::move(s)), name(n) {}
+    struct end final : chunk_reader::sink {
+        end(stream_session& s, tcp::socket sock, const char* n, buffer_pool& pool)
+            : session(s), socket(std::move(sock)), name(n),
+              reader(socket, pool, window, *this, s.ctx_.stats.read_pauses) {}
+        void on_chunk(chunk c) override { session.on_chunk(*this, std::move(c)); }
+        void on_read_end(error_code ec) override { session.on_read_end(*this, ec); }
+        std::shared_ptr<void> keepalive() override { return session.shared_from_this(); }
+
+        stream_session& session;
         tcp::socket socket;
         const char* name;
+        chunk_reader reader; // as a source
         bool connected = true;
         bool closed = false;
-        // As a source.
-        bool reading = false;
         bool read_eof = false;
-        bool expect_more = false; // the last read filled its chunk: read again before waiting
-        std::size_t in_flight = 0;
         // As a sink.
         std::deque<chunk> queue;
         std::vector<net::const_buffer> gather;
@@ -75,16 +80,11 @@ private:
 
     end& other(end& e) { return &e == &client_ ? target_ : client_; }
     bool is_client(const end& e) const { return &e == &client_; }
-    buffer_pool& pool_for(const end& src) {
-        return is_client(src) ? ctx_.to_targets : ctx_.to_clients;
-    }
     template <class F> void on_executor_of(end& e, F&& f);
 
     // Source side, on the source's executor.
-    void start_read(end& src);
-    void wait_readable(end& src);
-    void acquire_and_read(end& src);
-    void read_into(end& src, chunk c);
+    void on_chunk(end& src, chunk c);
+    void on_read_end(end& src, error_code ec);
     void credit(end& src, std::size_t chunks);
     // Sink side, on the sink's executor.
     void deliver(end& dst, chunk c);

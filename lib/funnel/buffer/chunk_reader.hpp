@@ -1,0 +1,66 @@
+#pragma once
+// chunk_reader: reads one socket into chunks of a buffer_pool, reactor style.
+//
+// It waits for readability before it takes a block, so an idle connection holds no buffer
+// memory; while reads fill their whole chunk it reads again at once instead of waiting. At most
+// `window` chunks are in flight: the sink gives them back with credit() once it is done with
+// them, and reading resumes. When the pool's budget is spent it parks in the pool's FIFO (and
+// the read_pauses counter moves) until a block comes back.
+//
+// Thread affinity: the socket's executor, for every member and every sink call.
+// Lifetime: a member of its sink's owner; every pending handler holds sink::keepalive(). stop()
+// (or closing the socket) ends it; a parked acquire is cancelled by stop().
+
+#include "funnel/buffer/buffer_pool.hpp"
+#include "funnel/metrics/metrics.hpp"
+#include "funnel/net.hpp"
+
+#include <cstddef>
+#include <memory>
+
+namespace funnel {
+
+class chunk_reader {
+public:
+    class sink {
+    public:
+        virtual void on_chunk(chunk c) = 0;
+        // net::error::eof, or the error that ended reading; not called after stop().
+        virtual void on_read_end(error_code ec) = 0;
+        virtual std::shared_ptr<void> keepalive() = 0;
+
+    protected:
+        ~sink() = default;
+    };
+
+    chunk_reader(tcp::socket& socket, buffer_pool& pool, std::size_t window, sink& s,
+                 metrics::counter& pauses)
+        : socket_(socket), pool_(pool), window_(window), sink_(s), pauses_(pauses) {}
+
+    // Starts reading, or resumes it if the window allows.
+    void start();
+    void credit(std::size_t chunks) {
+        in_flight_ -= chunks;
+        start();
+    }
+    void stop();
+    bool ended() const { return ended_; }
+
+private:
+    void wait_readable();
+    void acquire_and_read();
+    void read_into(chunk c);
+    void end(error_code ec);
+
+    tcp::socket& socket_;
+    buffer_pool& pool_;
+    const std::size_t window_;
+    sink& sink_;
+    metrics::counter& pauses_;
+    std::size_t in_flight_ = 0;
+    bool reading_ = false;
+    bool expect_more_ = false; // the last read filled its chunk: read again before waiting
+    bool ended_ = false;
+};
+
+} // namespace funnel

@@ -1,0 +1,234 @@
+#include "funnel/message/upstream_link.hpp"
+
+#include "funnel/endpoint_text.hpp"
+
+#include <boost/asio/write.hpp>
+
+#include <spdlog/fmt/fmt.h>
+
+#include <linux/sockios.h>
+#include <span>
+#include <sys/ioctl.h>
+
+namespace funnel {
+
+namespace {
+
+template <class Duration> std::chrono::steady_clock::duration to_steady(Duration d) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+}
+
+} // namespace
+
+upstream_link::upstream_link(net::any_io_executor strand, const config& cfg, std::size_t index,
+                             metrics& stats, std::shared_ptr<spdlog::logger> log,
+                             rate_limiter& warnings)
+    : strand_(strand), cfg_(cfg), index_(index), stats_(stats), log_(std::move(log)),
+      warnings_(warnings), socket_(strand),
+      connector_(strand, cfg.target, to_steady(cfg.connect_timeout)),
+      backoff_(cfg.reconnect_backoff_min, cfg.reconnect_backoff_max,
+               std::random_device{}() ^ (std::uint64_t{index} << 32)),
+      reconnect_timer_(strand), ack_timer_(strand) {
+    gather_.reserve(max_gather);
+}
+
+void upstream_link::start() {
+    do_connect();
+}
+
+void upstream_link::stop() {
+    stopped_ = true;
+    ++generation_;
+    connected_ = connecting_ = writing_ = false;
+    reconnect_timer_.cancel();
+    ack_timer_.cancel();
+    connector_.cancel();
+    error_code ignored;
+    socket_.close(ignored);
+    pending_.clear();
+    unacked_.clear();
+}
+
+void upstream_link::enqueue(message_batch batch) {
+    if (stopped_ || batch.empty())
+        return;
+    pending_.push_back(std::move(batch));
+    do_write();
+}
+
+void upstream_link::do_connect() {
+    if (stopped_ || connected_ || connecting_)
+        return;
+    connecting_ = true;
+    connector_.async_connect(
+        socket_,
+        [self = shared_from_this()](error_code ec, const tcp::endpoint& ep) {
+            self->on_connected(ec, ep);
+        },
+        shared_from_this());
+}
+
+void upstream_link::on_connected(error_code ec, const tcp::endpoint& ep) {
+    connecting_ = false;
+    if (stopped_)
+        return;
+    if (ec) {
+        if (auto d = warnings_.allow(); d.allowed)
+            log_->warn("upstream {}: cannot connect to {}: {}{}", index_, cfg_.target.to_string(),
+                       ec.message(),
+                       d.suppressed_before
+                           ? fmt::format(" ({} similar warnings suppressed)", d.suppressed_before)
+                           : std::string());
+        schedule_reconnect();
+        return;
+    }
+    ++generation_;
+    connected_ = true;
+    written_ = 0;
+    backoff_.reset();
+    error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    log_->info("upstream {}: connected to {}, {} batches waiting", index_, to_text(ep),
+               pending_.size());
+    watch_for_close();
+    do_write();
+}
+
+void upstream_link::schedule_reconnect() {
+    if (stopped_)
+        return;
+    const auto delay = backoff_.next();
+    reconnect_timer_.expires_after(delay);
+    reconnect_timer_.async_wait([self = shared_from_this()](error_code ec) {
+        if (!ec)
+            self->do_connect();
+    });
+}
+
+// The target is not expected to talk; reading is how a close or a reset is noticed while
+// nothing is being written. Anything it does send is discarded.
+void upstream_link::watch_for_close() {
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this(), gen = generation_](error_code ec) {
+                           if (gen != self->generation_)
+                               return;
+                           if (ec) {
+                               self->on_broken(gen, ec, "wait");
+                               return;
+                           }
+                           char discard[4096];
+                           error_code read_ec;
+                           self->socket_.non_blocking(true, read_ec);
+                           const auto n = self->socket_.read_some(net::buffer(discard), read_ec);
+                           if (read_ec == net::error::would_block || (!read_ec && n > 0)) {
+                               self->watch_for_close();
+                               return;
+                           }
+                           self->on_broken(gen, read_ec ? read_ec : net::error::eof, "read");
+                       });
+}
+
+void upstream_link::do_write() {
+    if (!connected_ || writing_ || pending_.empty())
+        return;
+    // Whole batches only, so that what is unacknowledged always starts at a message boundary;
+    // the first batch goes even when it alone has more spans than one system call takes.
+    gather_.clear();
+    std::size_t batches = 0;
+    for (const message_batch& b : pending_) {
+        if (batches > 0 && gather_.size() + b.spans.size() > max_gather)
+            break;
+        for (const auto& s : b.spans)
+            gather_.push_back(net::buffer(s.block->data() + s.offset, s.length));
+        ++batches;
+    }
+    writing_ = true;
+    net::async_write(socket_, std::span<const net::const_buffer>(gather_),
+                     [self = shared_from_this(), gen = generation_,
+                      batches](error_code ec, std::size_t) { self->on_write(gen, ec, batches); });
+}
+
+void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_t batches) {
+    if (generation != generation_)
+        return; // the connection this write was on is gone; its batches were kept in pending_
+    writing_ = false;
+    if (ec) {
+        on_broken(generation, ec, "write");
+        return;
+    }
+    for (std::size_t i = 0; i < batches; ++i) {
+        written_ += pending_.front().bytes;
+        metrics::add(stats_.bytes_to_targets, pending_.front().bytes);
+        unacked_.push_back({std::move(pending_.front()), written_});
+        pending_.pop_front();
+    }
+    sample_acks();
+    do_write();
+}
+
+void upstream_link::sample_acks() {
+    int queued = 0; // bytes in our send queue: not yet sent, or sent and not acknowledged
+    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &queued) != 0)
+        return; // unknown: keep everything until the next sample
+    const std::uint64_t acked = written_ - static_cast<std::uint64_t>(queued);
+    while (!unacked_.empty() && unacked_.front().end <= acked) {
+        counters_.messages_acked += unacked_.front().batch.messages;
+        metrics::add(stats_.messages_out, unacked_.front().batch.messages);
+        unacked_.pop_front();
+    }
+    if (!unacked_.empty())
+        arm_ack_timer();
+    else
+        notify_if_drained();
+}
+
+void upstream_link::arm_ack_timer() {
+    if (ack_timer_armed_)
+        return;
+    ack_timer_armed_ = true;
+    ack_timer_.expires_after(ack_poll);
+    ack_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
+        self->ack_timer_armed_ = false;
+        if (ec || gen != self->generation_ || !self->connected_)
+            return;
+        self->sample_acks();
+    });
+}
+
+void upstream_link::on_broken(std::uint64_t generation, error_code ec, const char* what) {
+    if (generation != generation_ || !connected_)
+        return;
+    ++generation_;
+    connected_ = false;
+    writing_ = false;
+    ack_timer_.cancel();
+    error_code ignored;
+    socket_.close(ignored);
+    std::uint64_t resent = 0;
+    for (const auto& s : unacked_)
+        resent += s.batch.messages;
+    // Oldest first: what was written but not acknowledged goes before what was never written.
+    while (!unacked_.empty()) {
+        pending_.push_front(std::move(unacked_.back().batch));
+        unacked_.pop_back();
+    }
+    counters_.messages_resent += resent;
+    ++counters_.reconnects;
+    metrics::add(stats_.messages_resent, resent);
+    metrics::add(stats_.upstream_reconnects, 1);
+    if (auto d = warnings_.allow(); d.allowed)
+        log_->warn("upstream {}: connection to {} lost ({} failed: {}); {} unacknowledged messages "
+                   "will be sent again after reconnecting{}",
+                   index_, cfg_.target.to_string(), what, ec.message(), resent,
+                   d.suppressed_before
+                       ? fmt::format(" ({} similar warnings suppressed)", d.suppressed_before)
+                       : std::string());
+    schedule_reconnect();
+}
+
+void upstream_link::notify_if_drained() {
+    if (drained() && on_drained_)
+        on_drained_();
+}
+
+} // namespace funnel

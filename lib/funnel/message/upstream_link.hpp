@@ -1,0 +1,112 @@
+#pragma once
+// upstream_link: one persistent connection to the target that whole-message batches from many
+// clients are written to, kept through target outages.
+//
+//   enqueue ─► pending ─► one gathered async_write ─► unacked ─► (SIOCOUTQ says the target's
+//                 ▲                                     │          kernel has them) ─► dropped
+//                 └──── connection broke: back in front ┘
+//
+// A successful write only means the bytes reached our own kernel. A batch is therefore kept
+// after it is written, until the target's TCP stack has acknowledged every byte of it: the
+// bytes this connection wrote minus what SIOCOUTQ still holds (sampled after each write and
+// every `ack_poll` while something is unacknowledged). When the connection breaks, everything
+// not known to be acknowledged goes back to the front of the queue, in order, and is written
+// again from its batch's first message once the link has reconnected (exponential backoff with
+// jitter). So delivery is at-least-once up to the target's kernel: a target that restarts loses
+// nothing funnel held, and may see the messages of a partly acknowledged batch twice. What the
+// target's kernel acknowledged but its application never read is beyond any sender's reach.
+//
+// Thread affinity: its strand; enqueue() is called there too. Lifetime: shared_ptr, kept alive
+// by its handlers and by the service until stop().
+
+#include "funnel/config/config.hpp"
+#include "funnel/log/rate_limiter.hpp"
+#include "funnel/message/message_batch.hpp"
+#include "funnel/metrics/metrics.hpp"
+#include "funnel/net.hpp"
+#include "funnel/upstream/backoff.hpp"
+#include "funnel/upstream/connector.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <spdlog/logger.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace funnel {
+
+class upstream_link : public std::enable_shared_from_this<upstream_link> {
+public:
+    static constexpr std::chrono::milliseconds ack_poll{10};
+    // Buffers gathered into one write (Asio writes at most 64 per system call).
+    static constexpr std::size_t max_gather = 64;
+
+    struct counters {
+        std::uint64_t messages_acked = 0;
+        std::uint64_t messages_resent = 0;
+        std::uint64_t reconnects = 0;
+    };
+
+    upstream_link(net::any_io_executor strand, const config& cfg, std::size_t index, metrics& stats,
+                  std::shared_ptr<spdlog::logger> log, rate_limiter& warnings);
+
+    void start();
+    void enqueue(message_batch batch);
+    // Closes the connection and stops reconnecting; what is held is dropped.
+    void stop();
+    // Runs (on the strand) each time nothing is left to deliver: empty queue, all acknowledged.
+    void on_drained(std::function<void()> f) { on_drained_ = std::move(f); }
+
+    bool drained() const { return pending_.empty() && unacked_.empty(); }
+    bool connected() const { return connected_; }
+    const counters& stats() const { return counters_; }
+    net::any_io_executor get_executor() const { return strand_; }
+
+private:
+    struct sent {
+        message_batch batch;
+        std::uint64_t end; // bytes written on this connection once the batch was
+    };
+
+    void do_connect();
+    void on_connected(error_code ec, const tcp::endpoint& ep);
+    void schedule_reconnect();
+    void watch_for_close();
+    void do_write();
+    void on_write(std::uint64_t generation, error_code ec, std::size_t batches);
+    void sample_acks();
+    void arm_ack_timer();
+    void on_broken(std::uint64_t generation, error_code ec, const char* what);
+    void notify_if_drained();
+
+    net::any_io_executor strand_;
+    const config& cfg_;
+    const std::size_t index_;
+    metrics& stats_;
+    std::shared_ptr<spdlog::logger> log_;
+    rate_limiter& warnings_;
+    tcp::socket socket_;
+    connector connector_;
+    backoff backoff_;
+    net::steady_timer reconnect_timer_;
+    net::steady_timer ack_timer_;
+    std::deque<message_batch> pending_;
+    std::deque<sent> unacked_;
+    std::vector<net::const_buffer> gather_;
+    std::uint64_t written_ = 0;    // on the current connection
+    std::uint64_t generation_ = 0; // bumped per connection, so old handlers can tell
+    bool connected_ = false;
+    bool connecting_ = false;
+    bool writing_ = false;
+    bool ack_timer_armed_ = false;
+    bool stopped_ = false;
+    counters counters_;
+    std::function<void()> on_drained_;
+};
+
+} // namespace funnel
