@@ -20,13 +20,22 @@ void log_effective_config(spdlog::logger& log, const funnel::config& c) {
             listen += ',';
         listen += l.to_string();
     }
-    log.info("funnel {} starting: mode={} listen={} target={} workers={} max-connections={} "
+    std::string message; // settings only message mode uses
+    if (c.mode == funnel::relay_mode::message) {
+        message = " framing=" + std::string(funnel::to_string(c.message_framing)) +
+                  " max-message-size=" + std::to_string(c.max_message_size) +
+                  " oversize=" + funnel::to_string(c.oversize) +
+                  " upstream-connections=" + std::to_string(c.upstream_connections) +
+                  " reconnect-backoff=" + std::to_string(c.reconnect_backoff_min.count()) + ":" +
+                  std::to_string(c.reconnect_backoff_max.count()) + "ms";
+    }
+    log.info("funnel {} starting: mode={}{} listen={} target={} workers={} max-connections={} "
              "idle-timeout={}s buffer-limit={} connect-timeout={}s drain-timeout={}s "
              "stats-interval={}s log-level={} log-format={}",
-             FUNNEL_VERSION, funnel::to_string(c.mode), listen, c.target.to_string(), c.workers,
-             c.max_connections, c.idle_timeout.count(), c.buffer_limit, c.connect_timeout.count(),
-             c.drain_timeout.count(), c.stats_interval.count(), funnel::to_string(c.level),
-             funnel::to_string(c.format));
+             FUNNEL_VERSION, funnel::to_string(c.mode), message, listen, c.target.to_string(),
+             c.workers, c.max_connections, c.idle_timeout.count(), c.buffer_limit,
+             c.connect_timeout.count(), c.drain_timeout.count(), c.stats_interval.count(),
+             funnel::to_string(c.level), funnel::to_string(c.format));
 }
 
 } // namespace

@@ -1,6 +1,8 @@
 #include "funnel/service.hpp"
 
 #include "funnel/endpoint_text.hpp"
+#include "funnel/message/message_session.hpp"
+#include "funnel/message/upstream_link.hpp"
 #include "funnel/server/listener.hpp"
 #include "funnel/stream/stream_session.hpp"
 
@@ -33,7 +35,7 @@ service::service(config cfg, std::shared_ptr<spdlog::logger> log)
         pool_.emplace(cfg_.workers);
     registry_.on_empty([this] {
         if (stopping_)
-            finish();
+            await_links_drained();
     });
 }
 
@@ -78,6 +80,13 @@ void service::start() {
                    cfg_.target.to_string(), to_string(cfg_.mode));
         l->start();
     }
+    if (cfg_.mode == relay_mode::message) {
+        for (std::size_t i = 0; i < cfg_.upstream_connections; ++i) {
+            links_.push_back(std::make_shared<upstream_link>(target_executor(), cfg_, i, stats_,
+                                                             log_, warnings_));
+            net::post(links_.back()->get_executor(), [l = links_.back()] { l->start(); });
+        }
+    }
     arm_stats_timer();
     io_thread_ = std::thread([this] { io_.run(); });
 }
@@ -121,6 +130,14 @@ void service::on_accept(tcp::socket socket) {
     }
     metrics::add(stats_.connections_accepted, 1);
     const auto id = registry_.next_id();
+    if (cfg_.mode == relay_mode::message) {
+        // A client stays on one link, which keeps its messages in order.
+        auto session = std::make_shared<message_session>(std::move(socket),
+                                                         links_[id % links_.size()], ctx_, id);
+        registry_.add(id, session);
+        session->start();
+        return;
+    }
     auto session = std::make_shared<stream_session>(std::move(socket), target_executor(), ctx_, id);
     registry_.add(id, session);
     session->start();
@@ -148,7 +165,7 @@ void service::begin_drain() {
     for (auto& l : listeners_)
         l->stop();
     if (registry_.size() == 0) {
-        finish();
+        await_links_drained();
         return;
     }
     log_->info("draining {} connections (up to {:.1f}s)", registry_.size(),
@@ -159,13 +176,42 @@ void service::begin_drain() {
             return;
         log_->warn("drain timeout: closing {} connections still open", registry_.size());
         registry_.close_all("shutdown: drain timeout");
+        if (!links_.empty())
+            finish(); // what the links still hold is dropped (and logged) by their stop()
     });
+}
+
+// Message mode: the clients are gone; the links may still hold messages for the target.
+void service::await_links_drained() {
+    if (awaiting_links_)
+        return;
+    awaiting_links_ = true;
+    if (links_.empty()) {
+        finish();
+        return;
+    }
+    for (auto& link : links_) {
+        net::post(link->get_executor(), [this, link] {
+            auto report = [this] {
+                net::post(io_, [this] {
+                    if (++links_drained_ == links_.size())
+                        finish();
+                });
+            };
+            if (link->drained())
+                report();
+            else
+                link->on_drained(report);
+        });
+    }
 }
 
 void service::finish() {
     if (finished_)
         return;
     finished_ = true;
+    for (auto& link : links_)
+        net::post(link->get_executor(), [link] { link->stop(); });
     drain_timer_.cancel();
     stats_timer_.cancel();
     signals_.cancel();

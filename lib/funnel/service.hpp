@@ -37,6 +37,7 @@
 namespace funnel {
 
 class listener;
+class upstream_link;
 
 class service {
 public:
@@ -63,6 +64,7 @@ private:
     void on_accept(tcp::socket socket);
     void on_signal(error_code ec, int signo);
     void begin_drain();
+    void await_links_drained();
     void finish();
     void arm_stats_timer();
     void log_stats();
@@ -79,6 +81,9 @@ private:
     session_registry registry_;
     session_context ctx_;
     std::vector<std::shared_ptr<listener>> listeners_;
+    std::vector<std::shared_ptr<upstream_link>> links_; // message mode
+    std::size_t links_drained_ = 0;                     // io thread
+    bool awaiting_links_ = false;                       // io thread
     net::signal_set signals_;
     std::function<void()> on_second_signal_;
     net::steady_timer drain_timer_;

@@ -62,7 +62,8 @@ protected:
         std::memcpy(c.writable().data(), text.data(), text.size());
         c.set_size(text.size());
         message_batch b;
-        b.add(std::make_shared<const chunk>(std::move(c)), 0, text.size());
+        auto block = std::make_shared<const chunk>(std::move(c));
+        b.add(block, static_cast<const std::byte*>(block->data().data()), text.size());
         b.messages = count;
         net::post(link_->get_executor(),
                   [l = link_, b = std::move(b)]() mutable { l->enqueue(std::move(b)); });

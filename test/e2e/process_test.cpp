@@ -164,9 +164,9 @@ TEST(ProcessConfig, BadConfigurationExitsWith2BeforeOpeningAnySocket) {
          {"--listen", listen, "--target", target, "--buffer-limit", "-5"},
          {"--buffer-limit", "'-5'"}},
         {"missing target", {"--listen", listen}, {"--target is required"}},
-        {"message mode",
-         {"--listen", listen, "--target", target, "--mode", "message"},
-         {"--mode message", "not implemented"}},
+        {"message mode with a bad framing",
+         {"--listen", listen, "--target", target, "--mode", "message", "--framing", "bogus"},
+         {"--framing", "'bogus'", "line or length"}},
     };
 
     for (const auto& c : cases) {

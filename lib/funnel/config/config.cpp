@@ -46,4 +46,24 @@ const char* to_string(log_format f) {
     return "unknown";
 }
 
+const char* to_string(framing f) {
+    switch (f) {
+    case framing::line:
+        return "line";
+    case framing::length:
+        return "length";
+    }
+    return "unknown";
+}
+
+const char* to_string(oversize_policy p) {
+    switch (p) {
+    case oversize_policy::skip:
+        return "skip";
+    case oversize_policy::close:
+        return "close";
+    }
+    return "unknown";
+}
+
 } // namespace funnel

@@ -4,6 +4,8 @@
 //
 // Thread-safety: built before any thread starts, read-only afterwards.
 
+#include "funnel/framing/framing.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +45,9 @@ struct config {
     seconds drain_timeout{10};
     seconds stats_interval{60}; // 0 = off
     // Message mode.
+    framing message_framing = framing::line;
+    std::size_t max_message_size = std::size_t{1} << 20; // payload, without framing bytes
+    oversize_policy oversize = oversize_policy::skip;
     std::size_t upstream_connections = 4; // persistent connections the messages share
     std::chrono::milliseconds reconnect_backoff_min{100};
     std::chrono::milliseconds reconnect_backoff_max{10000};

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 extern char** environ; // POSIX: the process environment
 
@@ -28,6 +30,7 @@ namespace po = boost::program_options;
 constexpr std::string_view size_hint = "(use bytes or a number with KiB, MiB or GiB)";
 constexpr std::string_view seconds_hint = "(use seconds such as 1.5, or a number with ms or s)";
 constexpr std::string_view host_port_hint = "(expected HOST:PORT, or [IPv6]:PORT)";
+constexpr std::string_view backoff_hint = "(use MIN_MS:MAX_MS, e.g. 100:10000)";
 constexpr std::string_view env_prefix = "FUNNEL_";
 
 // Longer than any sensible timeout or interval, so a bigger value is a typo; it also keeps the
@@ -35,6 +38,13 @@ constexpr std::string_view env_prefix = "FUNNEL_";
 constexpr double max_seconds = 365.0 * 24 * 60 * 60;
 // More processing threads than this is a typo, not tuning.
 constexpr std::uint64_t max_workers = 1024;
+// Message mode. A bigger message is a protocol mix-up rather than data; 1GiB also keeps a length
+// prefix (u32) and its payload well inside any size arithmetic.
+constexpr std::size_t max_message_size_limit = std::size_t{1} << 30;
+// Each is a persistent connection to the target; more than this is a typo.
+constexpr std::uint64_t max_upstream_connections = 1024;
+// An hour between reconnection attempts is already longer than anyone waits for.
+constexpr std::uint64_t max_backoff_ms = 3600000;
 
 [[noreturn]] void fail(std::string_view what, std::string_view detail) {
     throw config_error(std::string(what) + ": " + std::string(detail));
@@ -158,6 +168,10 @@ struct option_set {
     po::options_description general{"General", help_width, help_description_width};
     po::options_description endpoints{"Endpoints", help_width, help_description_width};
     po::options_description limits{"Limits and timeouts", help_width, help_description_width};
+    po::options_description message{
+        "Message mode (used with --mode message only; with --mode stream these are checked, then "
+        "ignored)",
+        help_width, help_description_width};
     po::options_description logging{"Logging", help_width, help_description_width};
     po::options_description command_line{help_width, help_description_width};
     po::options_description file{help_width, help_description_width}; // settings only
@@ -181,8 +195,9 @@ struct option_set {
              "where to relay to (port 1-65535); a host name is resolved when connecting. "
              "Required.") //
             ("mode", text("stream|message"),
-             "stream: relay bytes as they come; message is not implemented yet "
-             "(default: stream)");
+             "stream: relay each client's bytes on its own target connection, as they come; "
+             "message: cut each client's bytes into messages and relay them over a few shared "
+             "target connections (see Message mode below) (default: stream)");
 
         const std::string workers_help =
             "processing threads; 0 processes on the io thread (default: the number of CPU "
@@ -205,12 +220,29 @@ struct option_set {
             ("stats-interval", text("SECONDS"),
              "log a statistics summary this often; 0 = never (default: 60)");
 
+        message.add_options() //
+            ("framing", text("line|length"),
+             "how messages are delimited. line: each ends with '\\n' (a '\\r' before it is "
+             "data); length: a 4-byte big-endian length, then that many bytes (default: line)") //
+            ("max-message-size", text("BYTES"),
+             "largest message payload, framing bytes not counted; 1 byte to 1GiB "
+             "(default: 1MiB)") //
+            ("oversize", text("skip|close"),
+             "a larger message from a client is dropped (skip) or closes that client (close) "
+             "(default: skip)") //
+            ("upstream-connections", text("N"),
+             "persistent target connections the messages share, 1-1024; the messages of one "
+             "client always use the same connection, so their order is kept (default: 4)") //
+            ("reconnect-backoff", text("MIN_MS:MAX_MS"),
+             "wait before reconnecting a lost target connection: exponential with jitter, from "
+             "MIN_MS up to MAX_MS milliseconds (at most 3600000) (default: 100:10000)");
+
         logging.add_options()                                                                 //
             ("log-level", text("LEVEL"), "trace, debug, info, warn or error (default: info)") //
             ("log-format", text("FORMAT"), "text or json (default: text)");
 
-        command_line.add(general).add(endpoints).add(limits).add(logging);
-        file.add(endpoints).add(limits).add(logging);
+        command_line.add(general).add(endpoints).add(limits).add(message).add(logging);
+        file.add(endpoints).add(limits).add(message).add(logging);
     }
 
     static std::size_t default_workers() {
@@ -415,15 +447,6 @@ Enum parse_choice(const given& g, const std::array<Enum, N>& choices) {
     fail(g.where, quote(trim(g.value())) + " is not one of " + names);
 }
 
-// The one place that refuses modes that are parsed but not built yet; delete it (and its test)
-// when message mode lands.
-void refuse_unimplemented_mode(relay_mode mode) {
-    if (mode == relay_mode::message) {
-        throw config_error("--mode message is not implemented yet (coming with the message-mode "
-                           "issue); use --mode stream");
-    }
-}
-
 void parse_listen(const given& g, config& cfg) {
     for (const std::string& value : g.values) {
         std::string_view rest = value;
@@ -466,7 +489,6 @@ config build_config(const std::vector<source>& sources) {
     if (const auto g = pick(sources, "mode")) {
         cfg.mode = parse_choice(*g, std::array{relay_mode::stream, relay_mode::message});
     }
-    refuse_unimplemented_mode(cfg.mode);
 
     cfg.workers = option_set::default_workers();
     if (const auto g = pick(sources, "workers")) {
@@ -514,6 +536,40 @@ config build_config(const std::vector<source>& sources) {
         cfg.stats_interval = parse_seconds(g->value(), g->where);
     }
 
+    // Message mode. Checked whatever the mode, so a typo in a config file shared by stream and
+    // message instances shows up everywhere; only message mode uses them.
+    if (const auto g = pick(sources, "framing")) {
+        cfg.message_framing = parse_choice(*g, std::array{framing::line, framing::length});
+    }
+
+    if (const auto g = pick(sources, "max-message-size")) {
+        cfg.max_message_size = parse_size(g->value(), g->where);
+        if (cfg.max_message_size == 0) {
+            fail(g->where, quote(trim(g->value())) + " is out of range (at least 1 byte)");
+        }
+        if (cfg.max_message_size > max_message_size_limit) {
+            fail(g->where, quote(trim(g->value())) + " is more than the maximum of 1GiB");
+        }
+    }
+
+    if (const auto g = pick(sources, "oversize")) {
+        cfg.oversize = parse_choice(*g, std::array{oversize_policy::skip, oversize_policy::close});
+    }
+
+    if (const auto g = pick(sources, "upstream-connections")) {
+        const std::uint64_t n = parse_count(g->value(), g->where);
+        if (n == 0 || n > max_upstream_connections) {
+            fail(g->where, quote(trim(g->value())) + " is out of range (1-" +
+                               std::to_string(max_upstream_connections) + ")");
+        }
+        cfg.upstream_connections = static_cast<std::size_t>(n);
+    }
+
+    if (const auto g = pick(sources, "reconnect-backoff")) {
+        std::tie(cfg.reconnect_backoff_min, cfg.reconnect_backoff_max) =
+            parse_backoff_range(g->value(), g->where);
+    }
+
     if (const auto g = pick(sources, "log-level")) {
         cfg.level = parse_choice(*g, std::array{log_level::trace, log_level::debug, log_level::info,
                                                 log_level::warn, log_level::error});
@@ -523,6 +579,15 @@ config build_config(const std::vector<source>& sources) {
         cfg.format = parse_choice(*g, std::array{log_format::text, log_format::json});
     }
 
+    // A message is held whole until its last byte arrives, in read buffers from the budget: one
+    // that cannot fit in the budget could never be completed.
+    const std::size_t largest_message_held = cfg.max_message_size + 2 * config::read_buffer_size;
+    if (cfg.mode == relay_mode::message && cfg.buffer_limit < largest_message_held) {
+        throw config_error("--buffer-limit " + std::to_string(cfg.buffer_limit) +
+                           " cannot hold one message of --max-message-size " +
+                           std::to_string(cfg.max_message_size) + " (needs at least " +
+                           std::to_string(largest_message_held) + " bytes)");
+    }
     return cfg;
 }
 
@@ -723,6 +788,45 @@ std::uint64_t parse_count(std::string_view text, std::string_view what) {
         fail(what, quote(t) + " is too large");
     }
     return *n;
+}
+
+std::pair<std::chrono::milliseconds, std::chrono::milliseconds>
+parse_backoff_range(std::string_view text, std::string_view what) {
+    const std::string_view t = trim(text);
+    const std::string hint(backoff_hint);
+    if (t.empty()) {
+        fail(what, "empty value " + hint);
+    }
+    const auto colon = t.find(':');
+    if (colon == std::string_view::npos) {
+        fail(what, quote(t) + " has no ':' " + hint);
+    }
+    // Milliseconds; a number too long for 64 bits is simply above the maximum.
+    const auto millis = [&](std::string_view part, const char* name) {
+        part = trim(part);
+        if (part.empty()) {
+            fail(what, quote(t) + " has no " + name + " " + hint);
+        }
+        if (!all_digits(part)) {
+            fail(what, quote(t) + " has " + name + " " + quote(part) +
+                           ", not a whole number of milliseconds " + hint);
+        }
+        return to_u64(part).value_or(std::numeric_limits<std::uint64_t>::max());
+    };
+    const std::uint64_t min = millis(t.substr(0, colon), "MIN");
+    const std::uint64_t max = millis(t.substr(colon + 1), "MAX");
+    if (min == 0) {
+        fail(what, quote(t) + " has MIN below 1 " + hint);
+    }
+    if (max > max_backoff_ms) {
+        fail(what,
+             quote(t) + " has MAX above " + std::to_string(max_backoff_ms) + " (one hour) " + hint);
+    }
+    if (max < min) {
+        fail(what, quote(t) + " has MAX below MIN " + hint);
+    }
+    using ms = std::chrono::milliseconds;
+    return {ms{static_cast<ms::rep>(min)}, ms{static_cast<ms::rep>(max)}};
 }
 
 } // namespace funnel

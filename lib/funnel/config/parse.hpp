@@ -6,11 +6,13 @@
 
 #include "funnel/config/config.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace funnel {
@@ -55,5 +57,10 @@ config::seconds parse_seconds(std::string_view text, std::string_view what);
 
 // A non-negative whole number.
 std::uint64_t parse_count(std::string_view text, std::string_view what);
+
+// "MIN_MS:MAX_MS", whole milliseconds with 1 <= MIN <= MAX <= 3600000 (one hour); spaces are
+// allowed around either number.
+std::pair<std::chrono::milliseconds, std::chrono::milliseconds>
+parse_backoff_range(std::string_view text, std::string_view what);
 
 } // namespace funnel

@@ -1,14 +1,17 @@
 #pragma once
 // message_batch: whole messages on their way to the target, as spans of the chunks they were
-// read into. A batch begins and ends at message boundaries and carries the messages' framing
-// bytes too (the target gets the framing the client used), so writing its spans in order is
-// writing the messages, and nothing is copied.
+// read into, with their framing bytes. A batch begins and ends at message boundaries, so
+// writing its spans in order writes whole messages, and the payload is never copied. Framing
+// bytes that were not contiguous with their payload in the chunk (a '\n' at the start of the
+// next read, a length prefix split across reads) come from the batch's own small storage.
 //
 // Thread-safety: a batch is owned by one strand at a time; the chunks it shares are immutable.
 
 #include "funnel/buffer/chunk.hpp"
 
+#include <array>
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -16,18 +19,31 @@ namespace funnel {
 
 struct message_batch {
     struct span {
-        std::shared_ptr<const chunk> block; // keeps the bytes, and their share of the budget
-        std::size_t offset = 0;
+        std::shared_ptr<const chunk> block; // keeps the bytes and their share of the budget
+        const std::byte* data = nullptr;
         std::size_t length = 0;
     };
 
-    void add(std::shared_ptr<const chunk> block, std::size_t offset, std::size_t length) {
+    // Appends bytes of `block` (null for bytes the batch owns); extends the last span when they
+    // follow it in memory, so that many small messages of one read become one span.
+    void add(const std::shared_ptr<const chunk>& block, const std::byte* data, std::size_t length) {
         bytes += length;
-        spans.push_back({std::move(block), offset, length});
+        if (!spans.empty() && spans.back().block == block &&
+            spans.back().data + spans.back().length == data) {
+            spans.back().length += length;
+            return;
+        }
+        spans.push_back({block, data, length});
+    }
+    // Storage for framing bytes that must be written but are not in any chunk; stable addresses.
+    const std::byte* own(std::array<std::byte, 4> bytes_to_keep) {
+        owned.push_back(bytes_to_keep);
+        return owned.back().data();
     }
     bool empty() const { return spans.empty(); }
 
     std::vector<span> spans;
+    std::deque<std::array<std::byte, 4>> owned;
     std::size_t bytes = 0;
     std::size_t messages = 0;
 };

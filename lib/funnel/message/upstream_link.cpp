@@ -37,6 +37,14 @@ void upstream_link::start() {
 }
 
 void upstream_link::stop() {
+    std::uint64_t held = 0;
+    for (const auto& b : pending_)
+        held += b.messages;
+    for (const auto& s : unacked_)
+        held += s.batch.messages;
+    if (held > 0)
+        log_->warn("upstream {}: stopping with {} messages not acknowledged by {}: dropped", index_,
+                   held, cfg_.target.to_string());
     stopped_ = true;
     ++generation_;
     connected_ = connecting_ = writing_ = false;
@@ -139,7 +147,7 @@ void upstream_link::do_write() {
         if (batches > 0 && gather_.size() + b.spans.size() > max_gather)
             break;
         for (const auto& s : b.spans)
-            gather_.push_back(net::buffer(s.block->data() + s.offset, s.length));
+            gather_.push_back(net::buffer(s.data, s.length));
         ++batches;
     }
     writing_ = true;
@@ -228,7 +236,7 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
 
 void upstream_link::notify_if_drained() {
     if (drained() && on_drained_)
-        on_drained_();
+        std::exchange(on_drained_, nullptr)();
 }
 
 } // namespace funnel

@@ -59,7 +59,7 @@ public:
     void enqueue(message_batch batch);
     // Closes the connection and stops reconnecting; what is held is dropped.
     void stop();
-    // Runs (on the strand) each time nothing is left to deliver: empty queue, all acknowledged.
+    // Runs once (on the strand) as soon as nothing is left to deliver: all acknowledged.
     void on_drained(std::function<void()> f) { on_drained_ = std::move(f); }
 
     bool drained() const { return pending_.empty() && unacked_.empty(); }

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -17,6 +19,7 @@ using funnel::config_error;
 using funnel::host_port;
 using funnel::parse_result;
 using namespace std::string_literals;
+using namespace std::chrono_literals;
 
 using args_t = std::vector<std::string>;
 using env_t = std::vector<std::string>;
@@ -77,6 +80,10 @@ TEST(ConfigToString, Enums) {
     EXPECT_STREQ(funnel::to_string(funnel::log_level::error), "error");
     EXPECT_STREQ(funnel::to_string(funnel::log_format::text), "text");
     EXPECT_STREQ(funnel::to_string(funnel::log_format::json), "json");
+    EXPECT_STREQ(funnel::to_string(funnel::framing::line), "line");
+    EXPECT_STREQ(funnel::to_string(funnel::framing::length), "length");
+    EXPECT_STREQ(funnel::to_string(funnel::oversize_policy::skip), "skip");
+    EXPECT_STREQ(funnel::to_string(funnel::oversize_policy::close), "close");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +103,12 @@ TEST(ParseDefaults, MinimalCommandLineGetsEveryDefault) {
     EXPECT_EQ(c.connect_timeout.count(), 5.0);
     EXPECT_EQ(c.drain_timeout.count(), 10.0);
     EXPECT_EQ(c.stats_interval.count(), 60.0);
+    EXPECT_EQ(c.message_framing, funnel::framing::line);
+    EXPECT_EQ(c.max_message_size, std::size_t{1} << 20);
+    EXPECT_EQ(c.oversize, funnel::oversize_policy::skip);
+    EXPECT_EQ(c.upstream_connections, 4u);
+    EXPECT_EQ(c.reconnect_backoff_min, 100ms);
+    EXPECT_EQ(c.reconnect_backoff_max, 10000ms);
     EXPECT_EQ(c.level, funnel::log_level::info);
     EXPECT_EQ(c.format, funnel::log_format::text);
 }
@@ -173,15 +186,6 @@ TEST(ParseFlags, BufferLimitMinimumIsOneReadBuffer) {
     EXPECT_NE(error.find("64KiB"), std::string::npos) << error;
 }
 
-TEST(ParseFlags, MessageModeIsRefusedForNow) {
-    EXPECT_EQ(error_of(with_minimal({"--mode", "message"})),
-              "--mode message is not implemented yet (coming with the message-mode issue); use "
-              "--mode stream");
-    EXPECT_EQ(error_of(with_minimal(), {"FUNNEL_MODE=message"}),
-              "--mode message is not implemented yet (coming with the message-mode issue); use "
-              "--mode stream");
-}
-
 TEST(ParseFlags, MissingTargetOrListen) {
     EXPECT_EQ(error_of({"--listen", "127.0.0.1:0"}), "--target is required");
     EXPECT_EQ(error_of({"--target", "127.0.0.1:1"}), "--listen is required");
@@ -251,6 +255,171 @@ TEST(ParseListen, FlagReplacesEnvironmentRatherThanAdding) {
                            {"FUNNEL_LISTEN=127.0.0.1:2,127.0.0.1:3"})
                          .cfg;
     EXPECT_EQ(c.listen, (std::vector<host_port>{{"127.0.0.1", 1}}));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(ParseMessageMode, ModeMessageIsAcceptedFromFlagAndEnvironmentAnyCase) {
+    EXPECT_EQ(parse(with_minimal({"--mode", "message"})).cfg.mode, funnel::relay_mode::message);
+    EXPECT_EQ(parse(with_minimal({"--mode", "MESSAGE"})).cfg.mode, funnel::relay_mode::message);
+    EXPECT_EQ(parse(with_minimal(), {"FUNNEL_MODE=message"}).cfg.mode, funnel::relay_mode::message);
+}
+
+TEST(ParseMessageMode, EveryMessageFlagIsApplied) {
+    const config c =
+        parse(with_minimal({"--mode", "message", "--framing", "length", "--max-message-size",
+                            "64KiB", "--oversize", "close", "--upstream-connections", "16",
+                            "--reconnect-backoff", "250:60000"}))
+            .cfg;
+    EXPECT_EQ(c.mode, funnel::relay_mode::message);
+    EXPECT_EQ(c.message_framing, funnel::framing::length);
+    EXPECT_EQ(c.max_message_size, std::size_t{64} << 10);
+    EXPECT_EQ(c.oversize, funnel::oversize_policy::close);
+    EXPECT_EQ(c.upstream_connections, 16u);
+    EXPECT_EQ(c.reconnect_backoff_min, 250ms);
+    EXPECT_EQ(c.reconnect_backoff_max, 60000ms);
+}
+
+TEST(ParseMessageMode, EnvironmentSetsMessageOptions) {
+    const config c =
+        parse(with_minimal(), {"FUNNEL_MODE=message", "FUNNEL_FRAMING=length",
+                               "FUNNEL_MAX_MESSAGE_SIZE=2 MiB", "FUNNEL_OVERSIZE=close",
+                               "FUNNEL_UPSTREAM_CONNECTIONS=1", "FUNNEL_RECONNECT_BACKOFF=5:5"})
+            .cfg;
+    EXPECT_EQ(c.mode, funnel::relay_mode::message);
+    EXPECT_EQ(c.message_framing, funnel::framing::length);
+    EXPECT_EQ(c.max_message_size, std::size_t{2} << 20);
+    EXPECT_EQ(c.oversize, funnel::oversize_policy::close);
+    EXPECT_EQ(c.upstream_connections, 1u);
+    EXPECT_EQ(c.reconnect_backoff_min, 5ms);
+    EXPECT_EQ(c.reconnect_backoff_max, 5ms);
+}
+
+TEST(ParseMessageMode, FramingAndOversizeAreAcceptedAnyCase) {
+    EXPECT_EQ(parse(with_minimal({"--framing", "LINE"})).cfg.message_framing,
+              funnel::framing::line);
+    EXPECT_EQ(parse(with_minimal({"--framing", " Length "})).cfg.message_framing,
+              funnel::framing::length);
+    EXPECT_EQ(parse(with_minimal({"--oversize", "SKIP"})).cfg.oversize,
+              funnel::oversize_policy::skip);
+    EXPECT_EQ(parse(with_minimal({"--oversize", "Close"})).cfg.oversize,
+              funnel::oversize_policy::close);
+}
+
+TEST(ParseMessageMode, BadFramingAndOversizeNameTheChoices) {
+    EXPECT_EQ(error_of(with_minimal({"--framing", "bogus"})),
+              "--framing: 'bogus' is not one of line or length");
+    EXPECT_EQ(error_of(with_minimal(), {"FUNNEL_FRAMING=crlf"}),
+              "FUNNEL_FRAMING: 'crlf' is not one of line or length");
+    EXPECT_EQ(error_of(with_minimal({"--oversize", "bogus"})),
+              "--oversize: 'bogus' is not one of skip or close");
+}
+
+TEST(ParseMessageMode, MaxMessageSizeIsOneByteToOneGiB) {
+    EXPECT_EQ(parse(with_minimal({"--max-message-size", "1"})).cfg.max_message_size, 1u);
+    EXPECT_EQ(parse(with_minimal({"--max-message-size", "1GiB"})).cfg.max_message_size,
+              std::size_t{1} << 30);
+    EXPECT_EQ(parse(with_minimal({"--max-message-size", "1073741824"})).cfg.max_message_size,
+              std::size_t{1} << 30);
+
+    EXPECT_EQ(error_of(with_minimal({"--max-message-size", "0"})),
+              "--max-message-size: '0' is out of range (at least 1 byte)");
+    EXPECT_EQ(error_of(with_minimal({"--max-message-size", "0KiB"})),
+              "--max-message-size: '0KiB' is out of range (at least 1 byte)");
+    EXPECT_EQ(error_of(with_minimal({"--max-message-size", "-1"})),
+              "--max-message-size: '-1' is not a size (use bytes or a number with KiB, MiB or "
+              "GiB)");
+    EXPECT_EQ(error_of(with_minimal({"--max-message-size", "2GiB"})),
+              "--max-message-size: '2GiB' is more than the maximum of 1GiB");
+    EXPECT_EQ(error_of(with_minimal({"--max-message-size", "1073741825"})),
+              "--max-message-size: '1073741825' is more than the maximum of 1GiB");
+    EXPECT_EQ(error_of(with_minimal(), {"FUNNEL_MAX_MESSAGE_SIZE=0"}),
+              "FUNNEL_MAX_MESSAGE_SIZE: '0' is out of range (at least 1 byte)");
+}
+
+TEST(ParseMessageMode, UpstreamConnectionsIsOneTo1024) {
+    EXPECT_EQ(parse(with_minimal({"--upstream-connections", "1"})).cfg.upstream_connections, 1u);
+    EXPECT_EQ(parse(with_minimal({"--upstream-connections", "1024"})).cfg.upstream_connections,
+              1024u);
+
+    EXPECT_EQ(error_of(with_minimal({"--upstream-connections", "0"})),
+              "--upstream-connections: '0' is out of range (1-1024)");
+    EXPECT_EQ(error_of(with_minimal({"--upstream-connections", "5000"})),
+              "--upstream-connections: '5000' is out of range (1-1024)");
+    EXPECT_EQ(error_of(with_minimal({"--upstream-connections", "1025"})),
+              "--upstream-connections: '1025' is out of range (1-1024)");
+    EXPECT_EQ(error_of(with_minimal({"--upstream-connections", "-1"})),
+              "--upstream-connections: '-1' is not a whole number of 0 or more");
+    EXPECT_EQ(error_of(with_minimal(), {"FUNNEL_UPSTREAM_CONNECTIONS=0"}),
+              "FUNNEL_UPSTREAM_CONNECTIONS: '0' is out of range (1-1024)");
+}
+
+TEST(ParseMessageMode, ReconnectBackoffErrorsNameTheOptionAndTheProblem) {
+    const std::string hint = " (use MIN_MS:MAX_MS, e.g. 100:10000)";
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"100", "'100' has no ':'"},
+        {"a:b", "'a:b' has MIN 'a', not a whole number of milliseconds"},
+        {"100:b", "'100:b' has MAX 'b', not a whole number of milliseconds"},
+        {"0:10", "'0:10' has MIN below 1"},
+        {"500:100", "'500:100' has MAX below MIN"},
+        {"100:99999999", "'100:99999999' has MAX above 3600000 (one hour)"},
+        {"1:99999999999999999999999", "'1:99999999999999999999999' has MAX above 3600000 (one "
+                                      "hour)"},
+        {"-1:10", "'-1:10' has MIN '-1', not a whole number of milliseconds"},
+        {"1.5:10", "'1.5:10' has MIN '1.5', not a whole number of milliseconds"},
+        {"100ms:1s", "'100ms:1s' has MIN '100ms', not a whole number of milliseconds"},
+        {":10", "':10' has no MIN"},
+        {"10:", "'10:' has no MAX"},
+        {"1:2:3", "'1:2:3' has MAX '2:3', not a whole number of milliseconds"},
+    };
+    for (const auto& [text, problem] : cases) {
+        EXPECT_EQ(error_of(with_minimal({"--reconnect-backoff", text})),
+                  "--reconnect-backoff: " + problem + hint)
+            << text;
+    }
+    EXPECT_EQ(error_of(with_minimal({"--reconnect-backoff", " "})),
+              "--reconnect-backoff: empty value" + hint);
+    EXPECT_EQ(error_of(with_minimal(), {"FUNNEL_RECONNECT_BACKOFF=500:100"}),
+              "FUNNEL_RECONNECT_BACKOFF: '500:100' has MAX below MIN" + hint);
+}
+
+TEST(ParseMessageMode, StreamModeAcceptsMessageOptionsButStillChecksThem) {
+    // A config file shared by stream and message instances may set them; they are ignored there.
+    const config c = parse(with_minimal({"--mode", "stream", "--framing", "length",
+                                         "--upstream-connections", "8"}))
+                         .cfg;
+    EXPECT_EQ(c.mode, funnel::relay_mode::stream);
+    EXPECT_EQ(c.message_framing, funnel::framing::length);
+    EXPECT_EQ(c.upstream_connections, 8u);
+    // A typo is still a typo, whatever the mode.
+    EXPECT_EQ(error_of(with_minimal({"--framing", "bogus"})),
+              "--framing: 'bogus' is not one of line or length");
+}
+
+TEST(ParseBackoffRange, AcceptsWholeMillisecondsWithSpaces) {
+    const std::vector<std::tuple<std::string, std::chrono::milliseconds, std::chrono::milliseconds>>
+        good{
+            {"1:1", 1ms, 1ms},
+            {"100:10000", 100ms, 10000ms},
+            {" 250 : 500 ", 250ms, 500ms},
+            {"007:08", 7ms, 8ms},
+            {"3600000:3600000", 3600000ms, 3600000ms},
+        };
+    for (const auto& [text, min, max] : good) {
+        const auto [got_min, got_max] = funnel::parse_backoff_range(text, "--reconnect-backoff");
+        EXPECT_EQ(got_min, min) << text;
+        EXPECT_EQ(got_max, max) << text;
+    }
+}
+
+TEST(ParseBackoffRange, RejectsBadFormsNamingTheOption) {
+    for (const std::string text : {"", "100", "a:b", "0:10", "500:100", "100:3600001",
+                                   "3600001:3600002", "+1:2", "1:+2", "1e2:1e3", "1;2", "1-2"}) {
+        const std::string error =
+            error_from([&] { funnel::parse_backoff_range(text, "--reconnect-backoff"); });
+        EXPECT_EQ(error.rfind("--reconnect-backoff: ", 0), 0u) << text << " -> " << error;
+        EXPECT_NE(error.find("MIN_MS:MAX_MS"), std::string::npos) << text << " -> " << error;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,6 +529,49 @@ TEST_F(ParseConfigFile, FlagsBeatEnvironmentBeatFile) {
     EXPECT_EQ(file_only.buffer_limit, std::size_t{1} << 20);
 }
 
+TEST_F(ParseConfigFile, MessageModeKeysSetOptions) {
+    const std::string path = write("funnel.ini", "listen = 127.0.0.1:0\n"
+                                                 "target = t:1\n"
+                                                 "mode = message\n"
+                                                 "framing = length\n"
+                                                 "max-message-size = 4 KiB\n"
+                                                 "oversize = close\n"
+                                                 "upstream-connections = 2\n"
+                                                 "reconnect-backoff = 10:20\n");
+    const config c = parse({"--config", path}).cfg;
+    EXPECT_EQ(c.mode, funnel::relay_mode::message);
+    EXPECT_EQ(c.message_framing, funnel::framing::length);
+    EXPECT_EQ(c.max_message_size, std::size_t{4} << 10);
+    EXPECT_EQ(c.oversize, funnel::oversize_policy::close);
+    EXPECT_EQ(c.upstream_connections, 2u);
+    EXPECT_EQ(c.reconnect_backoff_min, 10ms);
+    EXPECT_EQ(c.reconnect_backoff_max, 20ms);
+}
+
+TEST_F(ParseConfigFile, MessageModeFlagsBeatEnvironmentBeatFile) {
+    const std::string path = write("funnel.ini", "listen = 127.0.0.1:0\n"
+                                                 "target = t:1\n"
+                                                 "framing = length\n"
+                                                 "upstream-connections = 2\n"
+                                                 "reconnect-backoff = 10:20\n"
+                                                 "oversize = close\n");
+    const env_t env{"FUNNEL_CONFIG=" + path, "FUNNEL_UPSTREAM_CONNECTIONS=3",
+                    "FUNNEL_RECONNECT_BACKOFF=30:40"};
+    const config c = parse({"--reconnect-backoff", "50:60"}, env).cfg;
+    EXPECT_EQ(c.reconnect_backoff_min, 50ms); // flag
+    EXPECT_EQ(c.reconnect_backoff_max, 60ms);
+    EXPECT_EQ(c.upstream_connections, 3u);                 // environment
+    EXPECT_EQ(c.message_framing, funnel::framing::length); // file
+    EXPECT_EQ(c.oversize, funnel::oversize_policy::close); // file
+}
+
+TEST_F(ParseConfigFile, BadMessageModeValueNamesKeyAndFile) {
+    const std::string path = write("funnel.ini", "reconnect-backoff = 500:100\n");
+    EXPECT_EQ(error_of(with_minimal({"--config", path})),
+              "reconnect-backoff (config file '" + path +
+                  "'): '500:100' has MAX below MIN (use MIN_MS:MAX_MS, e.g. 100:10000)");
+}
+
 TEST_F(ParseConfigFile, ConfigFlagBeatsFunnelConfig) {
     const std::string chosen = write("chosen.ini", "listen = 127.0.0.1:0\ntarget = chosen:1\n");
     const std::string ignored = write("ignored.ini", "listen = 127.0.0.1:0\ntarget = ignored:1\n");
@@ -438,6 +650,17 @@ TEST(ParseHelpAndVersion, HelpListsEveryOptionWithoutNeedingTheRest) {
                                "--stats-interval",
                                "--log-level",
                                "--log-format",
+                               "Message mode",
+                               "--framing",
+                               "--max-message-size",
+                               "--oversize",
+                               "--upstream-connections",
+                               "--reconnect-backoff",
+                               "default: line",
+                               "default: 1MiB",
+                               "default: skip",
+                               "default: 4",
+                               "default: 100:10000",
                                "FUNNEL_",
                                "KiB",
                                "default: 64MiB",
@@ -662,6 +885,37 @@ TEST(ParseInvalid, ErrorsNameTheOptionAndTheValue) {
          {},
          "--log-format: 'xml' is not one of text or json"},
         {with_minimal({"--mode", "bogus"}), {}, "--mode: 'bogus' is not one of stream or message"},
+        {with_minimal({"--framing", "bogus"}),
+         {},
+         "--framing: 'bogus' is not one of line or length"},
+        {with_minimal({"--max-message-size", "0"}), {}, "--max-message-size: '0' is out of range"},
+        {with_minimal({"--max-message-size", "-1"}), {}, "--max-message-size: '-1' is not a size"},
+        {with_minimal({"--max-message-size", "2GiB"}),
+         {},
+         "--max-message-size: '2GiB' is more than the maximum of 1GiB"},
+        {with_minimal({"--oversize", "bogus"}),
+         {},
+         "--oversize: 'bogus' is not one of skip or close"},
+        {with_minimal({"--upstream-connections", "0"}),
+         {},
+         "--upstream-connections: '0' is out of range (1-1024)"},
+        {with_minimal({"--upstream-connections", "5000"}),
+         {},
+         "--upstream-connections: '5000' is out of range (1-1024)"},
+        {with_minimal({"--reconnect-backoff", "100"}), {}, "--reconnect-backoff: '100' has no ':'"},
+        {with_minimal({"--reconnect-backoff", "a:b"}),
+         {},
+         "--reconnect-backoff: 'a:b' has MIN 'a'"},
+        {with_minimal({"--reconnect-backoff", "0:10"}),
+         {},
+         "--reconnect-backoff: '0:10' has MIN below 1"},
+        {with_minimal({"--reconnect-backoff", "500:100"}),
+         {},
+         "--reconnect-backoff: '500:100' has MAX below MIN (use MIN_MS:MAX_MS, e.g. 100:10000)"},
+        {with_minimal({"--reconnect-backoff", "100:99999999"}),
+         {},
+         "--reconnect-backoff: '100:99999999' has MAX above 3600000"},
+        {with_minimal(), {"FUNNEL_OVERSIZE=drop"}, "FUNNEL_OVERSIZE: 'drop' is not one of"},
         {with_minimal(), {"FUNNEL_WORKERS=abc"}, "FUNNEL_WORKERS: 'abc'"},
         {with_minimal(), {"FUNNEL_CONNECT_TIMEOUT=-1"}, "FUNNEL_CONNECT_TIMEOUT: '-1'"},
         {{"--listen", "127.0.0.1:0"}, {"FUNNEL_TARGET=t"}, "FUNNEL_TARGET: 't' has no port"},
@@ -678,3 +932,24 @@ TEST(ParseInvalid, ErrorsNameTheOptionAndTheValue) {
 }
 
 } // namespace
+
+namespace funnel {
+namespace {
+
+TEST(ParseMessageModeLimits, BufferLimitMustHoldTheLargestMessage) {
+    const char* argv[] = {"funnel", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
+                          "--mode", "message", "--max-message-size", "1MiB", "--buffer-limit",
+                          "1MiB"};
+    try {
+        parse_command_line(static_cast<int>(std::size(argv)), argv, {});
+        FAIL() << "accepted a buffer limit that cannot hold one message";
+    } catch (const config_error& e) {
+        EXPECT_NE(std::string(e.what()).find("--max-message-size"), std::string::npos) << e.what();
+    }
+    const char* stream_argv[] = {"funnel", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
+                                 "--max-message-size", "1MiB", "--buffer-limit", "1MiB"};
+    EXPECT_NO_THROW(parse_command_line(static_cast<int>(std::size(stream_argv)), stream_argv, {}));
+}
+
+} // namespace
+} // namespace funnel

@@ -1,0 +1,90 @@
+#pragma once
+// message_session: one client of message mode. Its reads (io thread) are framed on the strand
+// of the upstream_link it is pinned to, and whole messages are queued there.
+//
+//   client socket (io thread)                     its upstream_link's strand (pool)
+//   chunk_reader ─► chunk ──────post─────────►    frame_decoder.feed ─► whole messages ─► link
+//              ◄──────── credit (chunk framed) ─┘
+//
+// Pinning a client to one link keeps its messages in order; messages of different clients meet
+// only whole, in the link's queue. A message is queued only when its last byte has arrived, so
+// it is never cut and never interleaved; its bytes stay in the chunks they were read into (the
+// budget of --buffer-limit) until the target's kernel has acknowledged them.
+//
+// At EOF, a last line without its '\n' is forwarded with one (a sender that forgot the final
+// newline still meant the line); a length frame cut short is dropped and counted, since its
+// sender promised more bytes than it sent.
+//
+// Lifetime: like stream_session, owned by its handlers; the registry holds a weak reference.
+
+#include "funnel/buffer/chunk_reader.hpp"
+#include "funnel/framing/frame_decoder.hpp"
+#include "funnel/message/message_batch.hpp"
+#include "funnel/message/upstream_link.hpp"
+#include "funnel/net.hpp"
+#include "funnel/server/session_context.hpp"
+#include "funnel/server/session_registry.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace funnel {
+
+class message_session : public registered_session,
+                        public chunk_reader::sink,
+                        public std::enable_shared_from_this<message_session> {
+public:
+    static constexpr std::size_t window = 4;
+
+    message_session(tcp::socket client, std::shared_ptr<upstream_link> link, session_context& ctx,
+                    std::uint64_t id);
+    ~message_session() override;
+
+    void start();                                 // io thread
+    void close(std::string_view reason) override; // io thread
+
+private:
+    // chunk_reader::sink, on the io thread.
+    void on_chunk(chunk c) override;
+    void on_read_end(error_code ec) override;
+    std::shared_ptr<void> keepalive() override { return shared_from_this(); }
+
+    // On the link's strand.
+    void frame(std::shared_ptr<const chunk> block);
+    void end_of_stream(bool clean);
+    void complete_message(std::size_t length);
+    void close_from_strand(std::string reason);
+
+    // io thread.
+    void finish(std::string_view reason, bool reset);
+    void arm_idle_timer();
+
+    struct handler; // the frame_decoder's handler, for one chunk
+
+    session_context& ctx_;
+    const std::uint64_t id_;
+    std::string peer_;
+    std::shared_ptr<upstream_link> link_;
+    // io thread
+    tcp::socket client_;
+    chunk_reader reader_;
+    net::steady_timer idle_timer_;
+    std::chrono::steady_clock::time_point last_activity_;
+    std::uint64_t bytes_in_ = 0;
+    bool closed_ = false;
+    // link strand
+    frame_decoder decoder_;
+    struct piece {
+        std::shared_ptr<const chunk> block;
+        frame_segment segment;
+    };
+    std::vector<piece> partial_; // the unfinished message's payload so far
+    message_batch batch_;        // whole messages framed from the current chunk
+    std::uint64_t messages_ = 0;
+    bool stream_closed_ = false;
+};
+
+} // namespace funnel

@@ -1,0 +1,94 @@
+#include "support/message_sink.hpp"
+
+namespace funnel::test {
+
+message_sink::message_sink(std::uint16_t port)
+    : server_(1024, 0, port), endpoint_(server_.endpoint()), acceptor_([this] { accept_loop(); }) {}
+
+void message_sink::accept_loop() {
+    while (!stopping_) {
+        if (!server_.pending(20ms))
+            continue;
+        auto c = std::make_shared<conn>(server_.accept(1s));
+        std::lock_guard lock(mutex_);
+        const std::size_t index = data_.size();
+        data_.emplace_back();
+        conns_.push_back(c);
+        readers_.emplace_back([this, index, c] { read_loop(index, c); });
+    }
+}
+
+void message_sink::read_loop(std::size_t index, std::shared_ptr<conn> c) {
+    std::string piece;
+    while (!stopping_) {
+        piece.clear();
+        try {
+            const auto r = c->read_available(piece, 20ms);
+            if (r == conn::outcome::eof || r == conn::outcome::reset)
+                return;
+        } catch (const std::exception&) {
+            return;
+        }
+        if (piece.empty())
+            continue;
+        bytes_ += piece.size();
+        std::lock_guard lock(mutex_);
+        data_[index] += piece;
+    }
+}
+
+std::vector<std::string> message_sink::streams() {
+    std::lock_guard lock(mutex_);
+    return data_;
+}
+
+std::size_t message_sink::connections() {
+    std::lock_guard lock(mutex_);
+    return data_.size();
+}
+
+void message_sink::stop() {
+    if (stopping_.exchange(true))
+        return;
+    acceptor_.join();
+    server_.close();
+    std::vector<std::thread> readers;
+    {
+        std::lock_guard lock(mutex_);
+        readers.swap(readers_);
+    }
+    for (auto& t : readers)
+        t.join();
+    for (auto& c : conns_)
+        c->reset();
+}
+
+std::vector<std::string> split_lines(const std::string& stream, std::string* rest) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (std::size_t nl = stream.find('\n'); nl != std::string::npos;
+         start = nl + 1, nl = stream.find('\n', start))
+        out.push_back(stream.substr(start, nl - start));
+    if (rest)
+        *rest = stream.substr(start);
+    return out;
+}
+
+std::vector<std::string> split_frames(const std::string& stream, std::string* rest) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (stream.size() - pos >= 4) {
+        const auto* p = reinterpret_cast<const unsigned char*>(stream.data() + pos);
+        const std::size_t n = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) |
+                              (std::size_t{p[2]} << 8) | std::size_t{p[3]};
+        if (stream.size() - pos - 4 < n)
+            break;
+        out.push_back(stream.substr(pos + 4, n));
+        pos += 4 + n;
+    }
+    if (rest)
+        *rest = stream.substr(pos);
+    return out;
+}
+
+} // namespace funnel::test

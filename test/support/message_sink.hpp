@@ -1,0 +1,48 @@
+#pragma once
+// message_sink: a target for message mode. Accepts any number of connections on 127.0.0.1 and
+// reads each into its own buffer, from background threads, until stop().
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/loopback.hpp"
+
+namespace funnel::test {
+
+class message_sink {
+public:
+    explicit message_sink(std::uint16_t port = 0);
+    ~message_sink() { stop(); }
+
+    tcp::endpoint endpoint() const { return endpoint_; }
+    // Everything each connection sent so far, one string per connection.
+    std::vector<std::string> streams();
+    std::size_t connections();
+    std::uint64_t bytes() const { return bytes_.load(); }
+    // Stops accepting, resets every connection (unread data is lost, as in a crash), joins.
+    void stop();
+
+private:
+    void accept_loop();
+    void read_loop(std::size_t index, std::shared_ptr<conn> c);
+
+    target_server server_;
+    tcp::endpoint endpoint_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> bytes_{0};
+    std::mutex mutex_;
+    std::vector<std::string> data_;
+    std::vector<std::shared_ptr<conn>> conns_;
+    std::vector<std::thread> readers_;
+    std::thread acceptor_;
+};
+
+// Splits `stream` into '\n'-terminated lines (a cut last line is returned in `rest`).
+std::vector<std::string> split_lines(const std::string& stream, std::string* rest = nullptr);
+// Splits `stream` into length-prefixed frames.
+std::vector<std::string> split_frames(const std::string& stream, std::string* rest = nullptr);
+
+} // namespace funnel::test
