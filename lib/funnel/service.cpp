@@ -233,16 +233,25 @@ void service::arm_stats_timer() {
 }
 
 void service::log_stats() {
+    std::string messages;
+    if (cfg_.mode == relay_mode::message)
+        messages = fmt::format(" | messages in={} out={} resent={} oversize={} truncated={} "
+                               "reconnects={}",
+                               metrics::get(stats_.messages_in), metrics::get(stats_.messages_out),
+                               metrics::get(stats_.messages_resent),
+                               metrics::get(stats_.oversize_dropped),
+                               metrics::get(stats_.messages_truncated),
+                               metrics::get(stats_.upstream_reconnects));
     log_->info("stats: connections active={} accepted={} refused={} | client bytes in={} "
                "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
-               "paused reads={} connect failures={} resets={} idle timeouts={}",
+               "paused reads={} connect failures={} resets={} idle timeouts={}{}",
                metrics::get(stats_.connections_active), metrics::get(stats_.connections_accepted),
                metrics::get(stats_.connections_refused), metrics::get(stats_.bytes_from_clients),
                metrics::get(stats_.bytes_to_targets), metrics::get(stats_.bytes_from_targets),
                metrics::get(stats_.bytes_to_clients), to_targets_.bytes_held(),
                to_targets_.high_water(), to_targets_.byte_limit(), metrics::get(stats_.read_pauses),
                metrics::get(stats_.connect_failures), metrics::get(stats_.resets),
-               metrics::get(stats_.idle_timeouts));
+               metrics::get(stats_.idle_timeouts), messages);
 }
 
 } // namespace funnel

@@ -223,3 +223,162 @@ TEST(Message, StopDeliversWhatIsHeldBeforeExiting) {
 
 } // namespace
 } // namespace funnel::test
+
+namespace funnel::test {
+namespace {
+
+// The target is killed twice while 16 clients stream. What can be lost is only what a dead
+// target's kernel had acknowledged but the target had not read: at most its receive buffer per
+// connection. Everything else arrives, each client's messages in order (duplicates aside).
+TEST(Message, TargetRestartedTwiceMidRunLosesAtMostItsReceiveBuffers) {
+    constexpr int small_buffer = 4096;
+    constexpr std::size_t clients = 16;
+    constexpr std::size_t per_client = 4000;
+    auto first = std::make_unique<message_sink>(0, small_buffer);
+    const std::uint16_t port = first->endpoint().port();
+    auto c = message_config(first->endpoint(), framing::line);
+    relay r(c);
+
+    std::vector<std::thread> senders;
+    for (std::size_t i = 0; i < clients; ++i) {
+        senders.emplace_back([&r, i] {
+            conn client = r.connect();
+            std::string wire;
+            for (std::size_t s = 0; s < per_client; ++s)
+                wire += "c" + std::to_string(i) + " s" + std::to_string(s) + " payload\n";
+            for (std::size_t pos = 0; pos < wire.size(); pos += 4096)
+                client.write_all(std::string_view(wire).substr(pos, 4096));
+            client.shutdown_send();
+            client.wait_for_end(60s);
+        });
+    }
+    std::vector<std::string> streams;
+    auto kill = [&](std::unique_ptr<message_sink>& sink, std::uint64_t after_bytes) {
+        ASSERT_TRUE(poll_until([&] { return sink->bytes() >= after_bytes; }));
+        sink->stop();
+        for (auto& s : sink->streams())
+            streams.push_back(std::move(s));
+        sink.reset();
+    };
+    kill(first, 100000);
+    auto second = std::make_unique<message_sink>(port, small_buffer);
+    kill(second, 100000);
+    message_sink last(port);
+    for (auto& t : senders)
+        t.join();
+
+    // Each client's messages, in arrival order across the three targets.
+    std::vector<std::vector<std::size_t>> seen(clients);
+    std::size_t lost_bytes_bound = 0, received = 0;
+    auto collect = [&](const std::string& stream) {
+        std::string rest;
+        for (const auto& m : split_lines(stream, &rest)) {
+            ASSERT_EQ(m.front(), 'c') << m;
+            const auto space = m.find(' ');
+            seen[std::stoul(m.substr(1, space - 1))].push_back(std::stoul(m.substr(space + 2)));
+            ++received;
+        }
+    };
+    const std::size_t total = clients * per_client;
+    ASSERT_TRUE(poll_until([&] {
+        std::size_t distinct = 0;
+        for (const auto& s : last.streams())
+            distinct += split_lines(s).size();
+        return distinct > 0 && metrics::get(r.stats().messages_out) >= total;
+    }));
+    r.stop(); // returns once the last target acknowledged everything, then closes the links
+    ASSERT_TRUE(poll_until([&] { return last.open_connections() == 0; }));
+    for (const auto& s : streams)
+        collect(s);
+    for (const auto& s : last.streams())
+        collect(s);
+    lost_bytes_bound = 2 * c.upstream_connections * 2 * small_buffer + 2 * 4096;
+
+    std::size_t missing_bytes = 0, duplicates = 0;
+    for (std::size_t i = 0; i < clients; ++i) {
+        std::vector<bool> got(per_client, false);
+        std::size_t highest = 0;
+        for (const auto s : seen[i]) {
+            ASSERT_LT(s, per_client);
+            if (got[s]) {
+                ++duplicates;
+                continue;
+            }
+            // A first arrival never goes backwards: the order of each client holds.
+            EXPECT_TRUE(s >= highest) << "client " << i << " message " << s << " after " << highest;
+            highest = std::max(highest, s);
+            got[s] = true;
+        }
+        for (std::size_t s = 0; s < per_client; ++s)
+            if (!got[s])
+                missing_bytes +=
+                    ("c" + std::to_string(i) + " s" + std::to_string(s) + " payload\n").size();
+    }
+    EXPECT_LE(missing_bytes, lost_bytes_bound);
+    EXPECT_LE(duplicates, metrics::get(r.stats().messages_resent));
+    EXPECT_GE(metrics::get(r.stats().upstream_reconnects), 2u);
+    std::cout << "received " << received << " of " << total << " messages, " << duplicates
+              << " duplicates, " << missing_bytes << " bytes lost (bound " << lost_bytes_bound
+              << "), " << metrics::get(r.stats().messages_resent) << " resent\n";
+}
+
+TEST(Message, StalledTargetHoldsAtMostBufferLimitThenEverythingArrives) {
+    target_server target(128, 64 << 10);
+    auto c = message_config(target.endpoint(), framing::line);
+    c.upstream_connections = 1;
+    c.buffer_limit = 1 << 20;
+    c.max_message_size = 1000;
+    relay r(c);
+    constexpr std::size_t clients = 8;
+    constexpr std::size_t per_client = 100000; // 8 x ~2.5 MB: more than the kernel buffers
+    std::vector<std::thread> senders;
+    for (std::size_t i = 0; i < clients; ++i) {
+        senders.emplace_back([&r, i] {
+            conn client = r.connect();
+            std::string wire;
+            for (std::size_t s = 0; s < per_client; ++s)
+                wire += "c" + std::to_string(i) + " s" + std::to_string(s) + "\n";
+            client.write_all(wire);
+            client.shutdown_send();
+            client.wait_for_end(60s);
+        });
+    }
+    conn upstream = target.accept();
+    ASSERT_TRUE(poll_until([&] { return r.service().target_buffers().waiting() > 0; }));
+    EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
+    // The target reads again: everything arrives, in order per client.
+    std::vector<std::size_t> next(clients, 0);
+    std::string rest;
+    std::size_t received = 0;
+    while (received < clients * per_client) {
+        std::string data = rest;
+        if (upstream.read_available(data, 20s) != conn::outcome::data)
+            break;
+        for (const auto& m : split_lines(data, &rest)) {
+            const auto space = m.find(' ');
+            const std::size_t client = std::stoul(m.substr(1, space - 1));
+            ASSERT_EQ(std::stoul(m.substr(space + 2)), next[client]++) << m;
+            ++received;
+        }
+    }
+    for (auto& t : senders)
+        t.join();
+    EXPECT_EQ(received, clients * per_client);
+    EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
+    EXPECT_GT(metrics::get(r.stats().read_pauses), 0u);
+}
+
+TEST(Message, IdleTimeoutClosesAQuietClientAfterDeliveringItsMessages) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.idle_timeout = config::seconds(0.3);
+    relay r(c);
+    conn client = r.connect();
+    client.write_all("c0 s0 then silence\n");
+    EXPECT_EQ(client.wait_for_end(5s), conn::outcome::eof);
+    EXPECT_EQ(metrics::get(r.stats().idle_timeouts), 1u);
+    expect_all_delivered(sink, framing::line, {{"c0 s0 then silence"}});
+}
+
+} // namespace
+} // namespace funnel::test

@@ -2,8 +2,8 @@
 
 namespace funnel::test {
 
-message_sink::message_sink(std::uint16_t port)
-    : server_(1024, 0, port), endpoint_(server_.endpoint()), acceptor_([this] { accept_loop(); }) {}
+message_sink::message_sink(std::uint16_t port, int receive_buffer)
+    : server_(1024, receive_buffer, port), endpoint_(server_.endpoint()), acceptor_([this] { accept_loop(); }) {}
 
 void message_sink::accept_loop() {
     while (!stopping_) {
@@ -14,11 +14,16 @@ void message_sink::accept_loop() {
         const std::size_t index = data_.size();
         data_.emplace_back();
         conns_.push_back(c);
+        ++open_;
         readers_.emplace_back([this, index, c] { read_loop(index, c); });
     }
 }
 
 void message_sink::read_loop(std::size_t index, std::shared_ptr<conn> c) {
+    struct closed_on_exit {
+        std::atomic<std::size_t>& open;
+        ~closed_on_exit() { --open; }
+    } on_exit{open_};
     std::string piece;
     while (!stopping_) {
         piece.clear();

@@ -14,7 +14,8 @@ namespace funnel::test {
 
 class message_sink {
 public:
-    explicit message_sink(std::uint16_t port = 0);
+    // receive_buffer > 0 fixes SO_RCVBUF, which bounds what a stop() can lose.
+    explicit message_sink(std::uint16_t port = 0, int receive_buffer = 0);
     ~message_sink() { stop(); }
 
     tcp::endpoint endpoint() const { return endpoint_; }
@@ -22,6 +23,8 @@ public:
     std::vector<std::string> streams();
     std::size_t connections();
     std::uint64_t bytes() const { return bytes_.load(); }
+    // Connections accepted and not yet ended by their peer.
+    std::size_t open_connections() const { return open_.load(); }
     // Stops accepting, resets every connection (unread data is lost, as in a crash), joins.
     void stop();
 
@@ -33,6 +36,7 @@ private:
     tcp::endpoint endpoint_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> bytes_{0};
+    std::atomic<std::size_t> open_{0};
     std::mutex mutex_;
     std::vector<std::string> data_;
     std::vector<std::shared_ptr<conn>> conns_;
