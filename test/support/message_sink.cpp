@@ -36,9 +36,9 @@ void message_sink::read_loop(std::size_t index, std::shared_ptr<conn> c) {
         }
         if (piece.empty())
             continue;
-        bytes_ += piece.size();
         std::lock_guard lock(mutex_);
         data_[index] += piece;
+        bytes_ += piece.size(); // after the data: bytes() never runs ahead of streams()
     }
 }
 
