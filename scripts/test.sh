@@ -23,7 +23,7 @@ configure_and_test() { # NAME SANITIZE
     stage "$1: configure" cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DFUNNEL_WARNINGS_AS_ERRORS=ON -DFUNNEL_SANITIZE="$2"
     stage "$1: build" cmake --build "$dir" -j "$jobs"
-    stage "$1: test" ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300
+    stage "$1: test" ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 120
 }
 
 stage "install dependencies" scripts/install-deps.sh

@@ -164,21 +164,39 @@ void service::begin_drain() {
     stopping_ = true;
     for (auto& l : listeners_)
         l->stop();
-    if (registry_.size() == 0) {
-        await_links_drained();
-        return;
-    }
     log_->info("draining {} connections (up to {:.1f}s)", registry_.size(),
                cfg_.drain_timeout.count());
-    drain_timer_.expires_after(to_steady(cfg_.drain_timeout));
+    arm_drain_timer(to_steady(cfg_.drain_timeout));
+    if (registry_.size() == 0)
+        await_links_drained();
+}
+
+// First phase: clients may go on until --drain-timeout. Second phase (message mode): what the
+// links hold may take another --drain-timeout to reach the target; then it is dropped, logged.
+// finish() runs only once the registry is empty, so that no session outlives the threads.
+void service::arm_drain_timer(std::chrono::steady_clock::duration after) {
+    drain_timer_.expires_after(after);
     drain_timer_.async_wait([this](error_code ec) {
-        if (ec || finished_)
-            return;
+        if (!ec && !finished_)
+            on_drain_timeout();
+    });
+}
+
+void service::on_drain_timeout() {
+    if (!clients_closed_ && registry_.size() > 0) {
         log_->warn("drain timeout: closing {} connections still open", registry_.size());
+        clients_closed_ = true;
         registry_.close_all("shutdown: drain timeout");
         if (!links_.empty())
-            finish(); // what the links still hold is dropped (and logged) by their stop()
-    });
+            arm_drain_timer(to_steady(cfg_.drain_timeout));
+        return;
+    }
+    if (registry_.size() > 0) {
+        arm_drain_timer(std::chrono::milliseconds(50)); // closed sessions end within a few handlers
+        return;
+    }
+    log_->warn("drain timeout: the target did not acknowledge everything in time");
+    finish();
 }
 
 // Message mode: the clients are gone; the links may still hold messages for the target.

@@ -64,6 +64,8 @@ private:
     void on_accept(tcp::socket socket);
     void on_signal(error_code ec, int signo);
     void begin_drain();
+    void arm_drain_timer(std::chrono::steady_clock::duration after);
+    void on_drain_timeout();
     void await_links_drained();
     void finish();
     void arm_stats_timer();
@@ -84,6 +86,7 @@ private:
     std::vector<std::shared_ptr<upstream_link>> links_; // message mode
     std::size_t links_drained_ = 0;                     // io thread
     bool awaiting_links_ = false;                       // io thread
+    bool clients_closed_ = false;                       // io thread: by the drain timeout
     net::signal_set signals_;
     std::function<void()> on_second_signal_;
     net::steady_timer drain_timer_;

@@ -49,18 +49,18 @@ std::string payload(std::size_t client, std::size_t seq, std::size_t filler, fra
 // Every message of every client exactly once, whole, and in each client's order.
 void expect_all_delivered(message_sink& sink, framing f,
                           const std::vector<std::vector<std::string>>& sent) {
-    std::size_t total = 0;
-    for (const auto& s : sent)
-        total += s.size();
+    std::size_t total = 0, expected_bytes = 0;
+    for (const auto& client : sent)
+        for (const auto& m : client) {
+            ++total;
+            expected_bytes += m.size() + (f == framing::line ? 1 : 4);
+        }
+    ASSERT_TRUE(poll_until([&] { return sink.bytes() >= expected_bytes; }))
+        << sink.bytes() << " of " << expected_bytes << " bytes";
     std::vector<std::string> received;
-    ASSERT_TRUE(poll_until([&] {
-        received.clear();
-        for (const auto& stream : sink.streams())
-            for (auto& m : f == framing::line ? split_lines(stream) : split_frames(stream))
-                received.push_back(std::move(m));
-        return received.size() >= total;
-    })) << received.size()
-        << " of " << total << " messages";
+    for (const auto& stream : sink.streams())
+        for (auto& m : f == framing::line ? split_lines(stream) : split_frames(stream))
+            received.push_back(std::move(m));
     EXPECT_EQ(received.size(), total);
     std::vector<std::size_t> next(sent.size(), 0);
     for (const auto& m : received) {
@@ -105,11 +105,11 @@ void run_many_clients(framing f, std::size_t clients, std::size_t per_client,
 }
 
 TEST(Message, LineFramedFrom64ClientsArriveWholeOnceAndInOrder) {
-    run_many_clients(framing::line, 64, 2000, 200);
+    run_many_clients(framing::line, 64, 10000, 200);
 }
 
 TEST(Message, LengthFramedFrom64ClientsArriveWholeOnceAndInOrder) {
-    run_many_clients(framing::length, 64, 2000, 300);
+    run_many_clients(framing::length, 64, 10000, 300);
 }
 
 TEST(Message, AThousandConcurrentClients) {
@@ -175,6 +175,20 @@ TEST(Message, EmptyLinesAndZeroLengthFramesAreMessages) {
         all += s;
     EXPECT_EQ(all, "c0 s0\n\n\nc0 s1\n");
     EXPECT_EQ(get(r.stats().messages_in), 4u);
+
+    message_sink frames_sink;
+    relay frames(message_config(frames_sink.endpoint(), framing::length));
+    conn framed = frames.connect();
+    const std::string wire = frame(framing::length, "c0 s0") + frame(framing::length, "") +
+                             frame(framing::length, "") + frame(framing::length, "c0 s1");
+    framed.write_all(wire);
+    framed.shutdown_send();
+    ASSERT_TRUE(poll_until([&] { return frames_sink.bytes() == wire.size(); }));
+    std::string all_frames;
+    for (const auto& s : frames_sink.streams())
+        all_frames += s;
+    EXPECT_EQ(all_frames, wire);
+    EXPECT_EQ(get(frames.stats().messages_in), 4u);
 }
 
 TEST(Message, TargetDownAtStartGetsEverythingOnceUp) {

@@ -45,6 +45,7 @@ void chunk_reader::acquire_and_read() {
         return;
     }
     metrics::add(pauses_, 1);
+    parked_ = true;
     // The waiter keeps the owner alive until it is granted or stop() cancels it.
     pool_.async_acquire(
         socket_.get_executor(),
@@ -53,6 +54,7 @@ void chunk_reader::acquire_and_read() {
 
 void chunk_reader::read_into(chunk c) {
     reading_ = false;
+    parked_ = false;
     if (ended_)
         return;
     error_code ec;

@@ -45,6 +45,8 @@ public:
     }
     void stop();
     bool ended() const { return ended_; }
+    // Held back: waiting for a block of the budget, or for credit.
+    bool paused() const { return parked_ || in_flight_ >= window_; }
 
 private:
     void wait_readable();
@@ -61,6 +63,7 @@ private:
     bool reading_ = false;
     bool expect_more_ = false; // the last read filled its chunk: read again before waiting
     bool ended_ = false;
+    bool parked_ = false;
 };
 
 } // namespace funnel

@@ -9,10 +9,10 @@
 
 #include "funnel/buffer/chunk.hpp"
 
-#include <array>
 #include <cstddef>
 #include <deque>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace funnel {
@@ -36,14 +36,19 @@ struct message_batch {
         spans.push_back({block, data, length});
     }
     // Storage for framing bytes that must be written but are not in any chunk; stable addresses.
-    const std::byte* own(std::array<std::byte, 4> bytes_to_keep) {
-        owned.push_back(bytes_to_keep);
-        return owned.back().data();
+    // Bytes the batch keeps itself (a rebuilt length prefix, the copied start of a message);
+    // their address stays valid as long as the batch, moved or not.
+    const std::byte* own(std::string bytes_to_keep) {
+        if (!owned)
+            owned = std::make_unique<std::deque<std::string>>();
+        owned->push_back(std::move(bytes_to_keep));
+        return reinterpret_cast<const std::byte*>(owned->back().data());
     }
     bool empty() const { return spans.empty(); }
 
     std::vector<span> spans;
-    std::deque<std::array<std::byte, 4>> owned;
+    // Allocated only when needed: most batches own no bytes.
+    std::unique_ptr<std::deque<std::string>> owned;
     std::size_t bytes = 0;
     std::size_t messages = 0;
 };

@@ -36,7 +36,7 @@ struct message_session::handler {
     void on_payload(frame_segment s) { session.partial_.push_back({block, s}); }
     void on_message_end(std::size_t length) { session.complete_message(length); }
     void on_oversize(std::size_t length) {
-        session.partial_.clear();
+        session.drop_partial();
         metrics::add(session.ctx_.stats.oversize_dropped, 1);
         if (auto d = session.ctx_.warnings.allow(); d.allowed)
             session.ctx_.log->warn(
@@ -75,6 +75,11 @@ void message_session::start() {
 }
 
 void message_session::close(std::string_view reason) {
+    if (!closed_) // the unfinished message, if any, is counted and logged as cut short
+        net::post(link_->get_executor(), [self = shared_from_this()] {
+            if (!self->stream_closed_)
+                self->end_of_stream(false);
+        });
     finish(reason, false);
 }
 
@@ -119,6 +124,10 @@ void message_session::arm_idle_timer() {
     idle_timer_.async_wait([self = shared_from_this(), timeout](error_code ec) {
         if (ec || self->closed_)
             return;
+        // A client held back by backpressure is not idle: it waits for us, and what it sent is
+        // in our socket's receive buffer.
+        if (self->reader_.paused())
+            self->last_activity_ = std::chrono::steady_clock::now();
         if (std::chrono::steady_clock::now() - self->last_activity_ >= timeout) {
             metrics::add(self->ctx_.stats.idle_timeouts, 1);
             self->finish(fmt::format("idle for {:.3f}s", self->ctx_.cfg.idle_timeout.count()),
@@ -140,13 +149,14 @@ void message_session::frame(std::shared_ptr<const chunk> block) {
         link_->enqueue(std::move(batch_));
         batch_ = {};
     }
+    carry_small_partial();
     net::post(ctx_.io_ex, [self = shared_from_this()] {
         if (!self->closed_)
             self->reader_.credit(1);
     });
     if (!open && !stream_closed_) {
         stream_closed_ = true;
-        partial_.clear();
+        drop_partial();
         close_from_strand("message over --max-message-size (--oversize close)");
     }
 }
@@ -155,16 +165,19 @@ void message_session::complete_message(std::size_t length) {
     const bool length_framed = decoder_.framing_kind() == framing::length;
     if (length_framed) {
         // The prefix is still in front of the payload unless the read was split inside it.
-        const piece* first = partial_.empty() ? nullptr : &partial_.front();
+        const piece* first = partial_.empty() || !carry_.empty() ? nullptr : &partial_.front();
         if (first && first->segment.offset >= 4) {
             batch_.add(first->block, bytes_of(*first->block) + first->segment.offset - 4, 4);
         } else {
             const auto n = static_cast<std::uint32_t>(length);
-            batch_.add(nullptr,
-                       batch_.own({std::byte(n >> 24), std::byte(n >> 16), std::byte(n >> 8),
-                                   std::byte(n)}),
-                       4);
+            const char prefix[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                                    static_cast<char>(n >> 8), static_cast<char>(n)};
+            batch_.add(nullptr, batch_.own(std::string(prefix, 4)), 4);
         }
+    }
+    if (!carry_.empty()) {
+        const std::size_t carried = carry_.size();
+        batch_.add(nullptr, batch_.own(std::exchange(carry_, {})), carried);
     }
     for (const piece& p : partial_)
         batch_.add(p.block, bytes_of(*p.block) + p.segment.offset, p.segment.length);
@@ -186,7 +199,7 @@ void message_session::end_of_stream(bool clean) {
     stream_closed_ = true;
     const auto left = decoder_.at_eof();
     if (left.kind == frame_decoder::eof_kind::partial_message && clean &&
-        decoder_.framing_kind() == framing::line && !partial_.empty()) {
+        decoder_.framing_kind() == framing::line && (!partial_.empty() || !carry_.empty())) {
         complete_message(left.bytes);
     } else if (left.kind == frame_decoder::eof_kind::partial_message ||
                left.kind == frame_decoder::eof_kind::partial_header) {
@@ -195,12 +208,33 @@ void message_session::end_of_stream(bool clean) {
             ctx_.log->warn("#{} {}: connection ended inside a message ({} bytes of it); dropped{}",
                            id_, peer_, left.bytes, suppressed(d.suppressed_before));
     }
-    partial_.clear();
+    drop_partial();
     if (!batch_.empty()) {
         metrics::add(ctx_.stats.messages_in, batch_.messages);
         link_->enqueue(std::move(batch_));
         batch_ = {};
     }
+    ctx_.log->debug("#{} {}: stream ended, {} messages framed", id_, peer_, messages_);
+}
+
+// A short unfinished message is copied out of its read buffer, so that a client between two
+// reads does not pin a whole 64 KiB block of the budget: with many clients, pinned blocks could
+// otherwise take the whole budget and leave no block for the reads that would complete them.
+void message_session::carry_small_partial() {
+    std::size_t bytes = carry_.size();
+    for (const piece& p : partial_)
+        bytes += p.segment.length;
+    if (partial_.empty() || bytes > carry_limit)
+        return;
+    for (const piece& p : partial_)
+        carry_.append(reinterpret_cast<const char*>(bytes_of(*p.block) + p.segment.offset),
+                      p.segment.length);
+    partial_.clear();
+}
+
+void message_session::drop_partial() {
+    partial_.clear();
+    carry_.clear();
 }
 
 void message_session::close_from_strand(std::string reason) {

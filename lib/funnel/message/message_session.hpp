@@ -38,6 +38,8 @@ class message_session : public registered_session,
                         public std::enable_shared_from_this<message_session> {
 public:
     static constexpr std::size_t window = 4;
+    // Unfinished messages up to this size are copied out of their read buffer between reads.
+    static constexpr std::size_t carry_limit = 4096;
 
     message_session(tcp::socket client, std::shared_ptr<upstream_link> link, session_context& ctx,
                     std::uint64_t id);
@@ -57,6 +59,8 @@ private:
     void end_of_stream(bool clean);
     void complete_message(std::size_t length);
     void close_from_strand(std::string reason);
+    void carry_small_partial();
+    void drop_partial();
 
     // io thread.
     void finish(std::string_view reason, bool reset);
@@ -81,7 +85,8 @@ private:
         std::shared_ptr<const chunk> block;
         frame_segment segment;
     };
-    std::vector<piece> partial_; // the unfinished message's payload so far
+    std::string carry_;          // the unfinished message's first bytes, copied (see below)
+    std::vector<piece> partial_; // and the rest of its payload so far, in read buffers
     message_batch batch_;        // whole messages framed from the current chunk
     std::uint64_t messages_ = 0;
     bool stream_closed_ = false;

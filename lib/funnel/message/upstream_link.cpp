@@ -47,7 +47,7 @@ void upstream_link::stop() {
                    held, cfg_.target.to_string());
     stopped_ = true;
     ++generation_;
-    connected_ = connecting_ = writing_ = false;
+    connected_ = connecting_ = writing_ = ack_timer_armed_ = false;
     reconnect_timer_.cancel();
     ack_timer_.cancel();
     connector_.cancel();
@@ -58,8 +58,12 @@ void upstream_link::stop() {
 }
 
 void upstream_link::enqueue(message_batch batch) {
-    if (stopped_ || batch.empty())
+    if (batch.empty())
         return;
+    if (stopped_) {
+        log_->warn("upstream {}: stopped; {} messages dropped", index_, batch.messages);
+        return;
+    }
     pending_.push_back(std::move(batch));
     do_write();
 }
@@ -176,9 +180,14 @@ void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_
 
 void upstream_link::sample_acks() {
     int queued = 0; // bytes in our send queue: not yet sent, or sent and not acknowledged
-    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &queued) != 0)
-        return; // unknown: keep everything until the next sample
-    const std::uint64_t acked = written_ - static_cast<std::uint64_t>(queued);
+    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &queued) != 0 || queued < 0) {
+        arm_ack_timer(); // unknown for now: keep everything, ask again
+        return;
+    }
+    // During a write the queue also holds part of that write, which written_ does not count
+    // yet: the difference then underestimates what was acknowledged, which is safe.
+    const auto outstanding = static_cast<std::uint64_t>(queued);
+    const std::uint64_t acked = outstanding >= written_ ? 0 : written_ - outstanding;
     while (!unacked_.empty() && unacked_.front().end <= acked) {
         counters_.messages_acked += unacked_.front().batch.messages;
         metrics::add(stats_.messages_out, unacked_.front().batch.messages);
@@ -196,8 +205,10 @@ void upstream_link::arm_ack_timer() {
     ack_timer_armed_ = true;
     ack_timer_.expires_after(ack_poll);
     ack_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
+        if (gen != self->generation_)
+            return; // a newer connection owns the flag now
         self->ack_timer_armed_ = false;
-        if (ec || gen != self->generation_ || !self->connected_)
+        if (ec || !self->connected_)
             return;
         self->sample_acks();
     });
@@ -209,6 +220,7 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
     ++generation_;
     connected_ = false;
     writing_ = false;
+    ack_timer_armed_ = false;
     ack_timer_.cancel();
     error_code ignored;
     socket_.close(ignored);
