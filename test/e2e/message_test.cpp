@@ -396,3 +396,32 @@ TEST(Message, IdleTimeoutClosesAQuietClientAfterDeliveringItsMessages) {
 
 } // namespace
 } // namespace funnel::test
+
+namespace funnel::test {
+namespace {
+
+// Nothing connected at the stop and the target down: the drain still ends, within twice
+// --drain-timeout, and says what it dropped.
+TEST(Message, StopWithTheTargetDownEndsAfterTheDrainTimeoutAndLogsTheLoss) {
+    std::uint16_t port = 0;
+    {
+        target_server probe;
+        port = probe.endpoint().port();
+    }
+    auto c = message_config(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), framing::line);
+    c.drain_timeout = config::seconds(0.2);
+    c.upstream_connections = 1;
+    relay r(c);
+    conn client = r.connect();
+    client.write_all("c0 s0 nowhere to go\n");
+    client.shutdown_send();
+    EXPECT_EQ(client.wait_for_end(), conn::outcome::eof);
+    ASSERT_TRUE(poll_until([&] { return metrics::get(r.stats().messages_in) == 1; }));
+    const auto start = std::chrono::steady_clock::now();
+    r.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    EXPECT_TRUE(r.logged("stopping with 1 messages not acknowledged")) << r.log_text();
+}
+
+} // namespace
+} // namespace funnel::test
