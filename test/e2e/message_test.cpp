@@ -425,3 +425,45 @@ TEST(Message, StopWithTheTargetDownEndsAfterTheDrainTimeoutAndLogsTheLoss) {
 
 } // namespace
 } // namespace funnel::test
+
+namespace funnel::test {
+namespace {
+
+TEST(Message, OversizedMessagesFromOneClientLeaveTheOthersUntouched) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::length);
+    c.max_message_size = 200;
+    relay r(c);
+    constexpr std::size_t good_clients = 8, per_client = 2000;
+    std::vector<std::vector<std::string>> expected(good_clients + 1);
+    std::vector<std::string> wires(good_clients + 1);
+    std::mt19937 rng(9);
+    for (std::size_t i = 0; i < good_clients; ++i)
+        for (std::size_t s = 0; s < per_client; ++s) {
+            expected[i].push_back(payload(i, s, rng() % 150, framing::length, rng));
+            wires[i] += frame(framing::length, expected[i].back());
+        }
+    // The last client alternates good messages with oversized ones.
+    const std::size_t bad = good_clients;
+    for (std::size_t s = 0; s < per_client; ++s) {
+        expected[bad].push_back(payload(bad, s, 20, framing::length, rng));
+        wires[bad] += frame(framing::length, expected[bad].back()) +
+                      frame(framing::length, std::string(1000 + s, 'x'));
+    }
+    std::vector<std::thread> senders;
+    for (auto& wire : wires)
+        senders.emplace_back([&r, &wire] {
+            conn client = r.connect();
+            for (std::size_t pos = 0; pos < wire.size(); pos += 5000)
+                client.write_all(std::string_view(wire).substr(pos, 5000));
+            client.shutdown_send();
+            client.wait_for_end();
+        });
+    for (auto& t : senders)
+        t.join();
+    expect_all_delivered(sink, framing::length, expected);
+    EXPECT_EQ(metrics::get(r.stats().oversize_dropped), per_client);
+}
+
+} // namespace
+} // namespace funnel::test
