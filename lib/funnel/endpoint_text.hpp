@@ -14,4 +14,11 @@ inline std::string to_text(const tcp::endpoint& ep) {
     return ep.address().to_string() + ":" + port;
 }
 
+// The peer of a connected socket, or "(unknown peer)" once it is gone.
+inline std::string remote_text(const tcp::socket& s) {
+    error_code ec;
+    const auto ep = s.remote_endpoint(ec);
+    return ec ? std::string("(unknown peer)") : to_text(ep);
+}
+
 } // namespace funnel

@@ -120,10 +120,7 @@ void service::on_accept(tcp::socket socket) {
         metrics::add(stats_.connections_refused, 1);
         if (auto d = warnings_.allow(); d.allowed)
             log_->warn("refusing a connection: --max-connections {} reached{}",
-                       cfg_.max_connections,
-                       d.suppressed_before
-                           ? fmt::format(" ({} similar warnings suppressed)", d.suppressed_before)
-                           : std::string());
+                       cfg_.max_connections, suppressed_note(d));
         error_code ignored;
         socket.close(ignored);
         return;
@@ -253,13 +250,12 @@ void service::arm_stats_timer() {
 void service::log_stats() {
     std::string messages;
     if (cfg_.mode == relay_mode::message)
-        messages = fmt::format(" | messages in={} out={} resent={} oversize={} truncated={} "
-                               "reconnects={}",
-                               metrics::get(stats_.messages_in), metrics::get(stats_.messages_out),
-                               metrics::get(stats_.messages_resent),
-                               metrics::get(stats_.oversize_dropped),
-                               metrics::get(stats_.messages_truncated),
-                               metrics::get(stats_.upstream_reconnects));
+        messages = fmt::format(
+            " | messages in={} out={} resent={} oversize={} truncated={} "
+            "reconnects={}",
+            metrics::get(stats_.messages_in), metrics::get(stats_.messages_out),
+            metrics::get(stats_.messages_resent), metrics::get(stats_.oversize_dropped),
+            metrics::get(stats_.messages_truncated), metrics::get(stats_.upstream_reconnects));
     log_->info("stats: connections active={} accepted={} refused={} | client bytes in={} "
                "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
                "paused reads={} connect failures={} resets={} idle timeouts={}{}",

@@ -3,7 +3,7 @@
 
 namespace funnel {
 
-enum class framing { line, length };      // '\n'-terminated, or a u32 big-endian length prefix
+enum class framing { line, length };        // '\n'-terminated, or a u32 big-endian length prefix
 enum class oversize_policy { skip, close }; // drop that message, or close its client
 
 const char* to_string(framing f);

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <string>
 
 namespace funnel {
 
@@ -45,5 +46,12 @@ private:
     std::uint32_t allowed_in_window_ = 0;
     std::uint64_t suppressed_ = 0;
 };
+
+// " (N similar warnings suppressed)" when the limiter held some back, for the end of a line.
+inline std::string suppressed_note(const rate_limiter::decision& d) {
+    if (d.suppressed_before == 0)
+        return {};
+    return " (" + std::to_string(d.suppressed_before) + " similar warnings suppressed)";
+}
 
 } // namespace funnel

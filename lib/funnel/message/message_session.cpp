@@ -16,16 +16,6 @@ const std::byte* bytes_of(const chunk& c) {
     return static_cast<const std::byte*>(c.data().data());
 }
 
-std::string describe(const tcp::socket& s) {
-    error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    return ec ? std::string("(unknown peer)") : to_text(ep);
-}
-
-std::string suppressed(std::uint64_t n) {
-    return n ? fmt::format(" ({} similar warnings suppressed)", n) : std::string();
-}
-
 } // namespace
 
 // Reports what one chunk holds to the session, on the link's strand.
@@ -44,13 +34,13 @@ struct message_session::handler {
                 session.peer_, length, session.decoder_.max_message_size(),
                 session.decoder_.policy() == oversize_policy::skip ? "dropped it"
                                                                    : "closing the client",
-                suppressed(d.suppressed_before));
+                suppressed_note(d));
     }
 };
 
 message_session::message_session(tcp::socket client, std::shared_ptr<upstream_link> link,
                                  session_context& ctx, std::uint64_t id)
-    : ctx_(ctx), id_(id), peer_(describe(client)), link_(std::move(link)),
+    : ctx_(ctx), id_(id), peer_(remote_text(client)), link_(std::move(link)),
       client_(std::move(client)),
       reader_(client_, ctx.to_targets, window, *this, ctx.stats.read_pauses),
       idle_timer_(ctx.io_ex),
@@ -206,7 +196,7 @@ void message_session::end_of_stream(bool clean) {
         metrics::add(ctx_.stats.messages_truncated, 1);
         if (auto d = ctx_.warnings.allow(); d.allowed)
             ctx_.log->warn("#{} {}: connection ended inside a message ({} bytes of it); dropped{}",
-                           id_, peer_, left.bytes, suppressed(d.suppressed_before));
+                           id_, peer_, left.bytes, suppressed_note(d));
     }
     drop_partial();
     if (!batch_.empty()) {

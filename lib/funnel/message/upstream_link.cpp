@@ -87,10 +87,7 @@ void upstream_link::on_connected(error_code ec, const tcp::endpoint& ep) {
     if (ec) {
         if (auto d = warnings_.allow(); d.allowed)
             log_->warn("upstream {}: cannot connect to {}: {}{}", index_, cfg_.target.to_string(),
-                       ec.message(),
-                       d.suppressed_before
-                           ? fmt::format(" ({} similar warnings suppressed)", d.suppressed_before)
-                           : std::string());
+                       ec.message(), suppressed_note(d));
         schedule_reconnect();
         return;
     }
@@ -239,10 +236,7 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
     if (auto d = warnings_.allow(); d.allowed)
         log_->warn("upstream {}: connection to {} lost ({} failed: {}); {} unacknowledged messages "
                    "will be sent again after reconnecting{}",
-                   index_, cfg_.target.to_string(), what, ec.message(), resent,
-                   d.suppressed_before
-                       ? fmt::format(" ({} similar warnings suppressed)", d.suppressed_before)
-                       : std::string());
+                   index_, cfg_.target.to_string(), what, ec.message(), resent, suppressed_note(d));
     schedule_reconnect();
 }
 

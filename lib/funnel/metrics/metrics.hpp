@@ -26,10 +26,10 @@ struct metrics {
     alignas(64) counter bytes_to_clients{0};    // written to clients
     alignas(64) counter read_pauses{0};         // reads parked because --buffer-limit was reached
     // Message mode.
-    alignas(64) counter messages_in{0};       // whole messages framed from clients
-    alignas(64) counter messages_out{0};      // messages the target's kernel acknowledged
-    alignas(64) counter messages_resent{0};   // written again after a connection broke
-    alignas(64) counter oversize_dropped{0};  // messages over --max-message-size
+    alignas(64) counter messages_in{0};        // whole messages framed from clients
+    alignas(64) counter messages_out{0};       // messages the target's kernel acknowledged
+    alignas(64) counter messages_resent{0};    // written again after a connection broke
+    alignas(64) counter oversize_dropped{0};   // messages over --max-message-size
     alignas(64) counter messages_truncated{0}; // cut short by their client's EOF, dropped
     alignas(64) counter upstream_reconnects{0};
 

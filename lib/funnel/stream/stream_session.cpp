@@ -13,12 +13,6 @@ namespace funnel {
 
 namespace {
 
-std::string describe(const tcp::socket& s) {
-    error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    return ec ? std::string("(unknown peer)") : to_text(ep);
-}
-
 bool is_expected_close(const error_code& ec) {
     return ec == net::error::operation_aborted || ec == net::error::bad_descriptor;
 }
@@ -27,7 +21,7 @@ bool is_expected_close(const error_code& ec) {
 
 stream_session::stream_session(tcp::socket client, net::any_io_executor target_ex,
                                session_context& ctx, std::uint64_t id)
-    : ctx_(ctx), id_(id), peer_(describe(client)),
+    : ctx_(ctx), id_(id), peer_(remote_text(client)),
       client_(*this, std::move(client), "client", ctx.to_targets),
       target_(*this, tcp::socket(target_ex), "target", ctx.to_clients),
       connector_(
@@ -183,9 +177,7 @@ void stream_session::on_connected(error_code ec, const tcp::endpoint& ep) {
             fmt::format("target {} unreachable: {}", ctx_.cfg.target.to_string(), ec.message());
         if (auto d = ctx_.warnings.allow(); d.allowed)
             ctx_.log->warn("#{} {}: {}; closing the client{}", id_, peer_, reason,
-                           d.suppressed_before ? fmt::format(" ({} similar warnings suppressed)",
-                                                             d.suppressed_before)
-                                               : std::string());
+                           suppressed_note(d));
         shut_end(target_, false);
         // The client's bytes cannot be delivered: a reset says so, a FIN would not.
         on_executor_of(client_, [this, reason = std::move(reason)] {
