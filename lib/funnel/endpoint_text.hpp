@@ -8,10 +8,17 @@
 namespace funnel {
 
 inline std::string to_text(const tcp::endpoint& ep) {
-    const auto port = std::to_string(ep.port());
-    if (ep.address().is_v6())
-        return "[" + ep.address().to_string() + "]:" + port;
-    return ep.address().to_string() + ":" + port;
+    // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict, wrongly) on "[" + a + "]:" + b.
+    const bool v6 = ep.address().is_v6();
+    std::string out;
+    if (v6)
+        out += '[';
+    out += ep.address().to_string();
+    if (v6)
+        out += ']';
+    out += ':';
+    out += std::to_string(ep.port());
+    return out;
 }
 
 // The peer of a connected socket, or "(unknown peer)" once it is gone.
