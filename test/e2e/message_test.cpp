@@ -213,6 +213,7 @@ TEST(Message, TargetDownAtStartGetsEverythingOnceUp) {
     }
     ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 800; }));
     EXPECT_TRUE(r.logged("cannot connect"));
+    EXPECT_GT(metrics::get(r.stats().connect_failures), 0u);
     message_sink sink(port);
     expect_all_delivered(sink, framing::line, sent);
 }

@@ -85,6 +85,7 @@ void upstream_link::on_connected(error_code ec, const tcp::endpoint& ep) {
     if (stopped_)
         return;
     if (ec) {
+        metrics::add(stats_.connect_failures, 1);
         if (auto d = warnings_.allow(); d.allowed)
             log_->warn("upstream {}: cannot connect to {}: {}{}", index_, cfg_.target.to_string(),
                        ec.message(), suppressed_note(d));
