@@ -103,10 +103,14 @@ void service::stop() {
 }
 
 void service::wait() {
-    if (io_thread_.joinable())
-        io_thread_.join();
+    if (!io_thread_.joinable())
+        return;
+    io_thread_.join();
     if (pool_)
         pool_->join();
+    // After the joins, so that the links' last words come before it.
+    log_stats();
+    log_->info("stopped");
 }
 
 net::any_io_executor service::target_executor() {
@@ -230,8 +234,6 @@ void service::finish() {
     drain_timer_.cancel();
     stats_timer_.cancel();
     signals_.cancel();
-    log_stats();
-    log_->info("stopped");
     work_.reset();
 }
 
