@@ -1,14 +1,13 @@
 #include "funnel/message/upstream_link.hpp"
 
 #include "funnel/endpoint_text.hpp"
+#include "funnel/message/tcp_acknowledged.hpp"
 
 #include <boost/asio/write.hpp>
 
 #include <spdlog/fmt/fmt.h>
 
-#include <linux/sockios.h>
 #include <span>
-#include <sys/ioctl.h>
 
 namespace funnel {
 
@@ -176,21 +175,19 @@ void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_
     do_write();
 }
 
-void upstream_link::sample_acks() {
-    int queued = 0; // bytes in our send queue: not yet sent, or sent and not acknowledged
-    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &queued) != 0 || queued < 0) {
-        arm_ack_timer(); // unknown for now: keep everything, ask again
-        return;
-    }
-    // During a write the queue also holds part of that write, which written_ does not count
-    // yet: the difference then underestimates what was acknowledged, which is safe.
-    const auto outstanding = static_cast<std::uint64_t>(queued);
-    const std::uint64_t acked = outstanding >= written_ ? 0 : written_ - outstanding;
-    while (!unacked_.empty() && unacked_.front().end <= acked) {
+void upstream_link::release_acknowledged() {
+    const auto acked = tcp_bytes_acknowledged(socket_.native_handle());
+    if (!acked)
+        return; // unknown for now: keep everything
+    while (!unacked_.empty() && unacked_.front().end <= *acked) {
         counters_.messages_acked += unacked_.front().batch.messages;
         metrics::add(stats_.messages_out, unacked_.front().batch.messages);
         unacked_.pop_front();
     }
+}
+
+void upstream_link::sample_acks() {
+    release_acknowledged();
     if (!unacked_.empty())
         arm_ack_timer();
     else
@@ -215,6 +212,9 @@ void upstream_link::arm_ack_timer() {
 void upstream_link::on_broken(std::uint64_t generation, error_code ec, const char* what) {
     if (generation != generation_ || !connected_)
         return;
+    // What the target's kernel acknowledged up to the break is known exactly, even now: only
+    // the rest is sent again.
+    release_acknowledged();
     ++generation_;
     connected_ = false;
     writing_ = false;

@@ -2,19 +2,20 @@
 // upstream_link: one persistent connection to the target that whole-message batches from many
 // clients are written to, kept through target outages.
 //
-//   enqueue ─► pending ─► one gathered async_write ─► unacked ─► (SIOCOUTQ says the target's
+//   enqueue ─► pending ─► one gathered async_write ─► unacked ─► (TCP_INFO says the target's
 //                 ▲                                     │          kernel has them) ─► dropped
 //                 └──── connection broke: back in front ┘
 //
 // A successful write only means the bytes reached our own kernel. A batch is therefore kept
-// after it is written, until the target's TCP stack has acknowledged every byte of it: the
-// bytes this connection wrote minus what SIOCOUTQ still holds (sampled after each write and
-// every `ack_poll` while something is unacknowledged). When the connection breaks, everything
-// not known to be acknowledged goes back to the front of the queue, in order, and is written
-// again from its batch's first message once the link has reconnected (exponential backoff with
-// jitter). So delivery is at-least-once up to the target's kernel: a target that restarts loses
-// nothing funnel held, and may see the messages of a partly acknowledged batch twice. What the
-// target's kernel acknowledged but its application never read is beyond any sender's reach.
+// after it is written, until the target's TCP stack has acknowledged every byte of it
+// (TCP_INFO's byte count: read after each write, every `ack_poll` while something is
+// unacknowledged, and once more when the connection breaks, since it survives a reset). When
+// the connection breaks, everything not acknowledged goes back to the front of the queue, in
+// order, and is written again from its batch's first message once the link has reconnected
+// (exponential backoff with jitter). So delivery is at-least-once up to the target's kernel: a
+// target that restarts loses nothing funnel held, and may see the messages of a partly acknowledged
+// batch twice. What the target's kernel acknowledged but its application never read is beyond any
+// sender's reach.
 //
 // Thread affinity: its strand; enqueue() is called there too. Lifetime: shared_ptr, kept alive
 // by its handlers and by the service until stop().
@@ -79,6 +80,7 @@ private:
     void watch_for_close();
     void do_write();
     void on_write(std::uint64_t generation, error_code ec, std::size_t batches);
+    void release_acknowledged();
     void sample_acks();
     void arm_ack_timer();
     void on_broken(std::uint64_t generation, error_code ec, const char* what);
