@@ -8,6 +8,7 @@
 // Thread-safety: a batch is owned by one strand at a time; the chunks it shares are immutable.
 
 #include "funnel/buffer/chunk.hpp"
+#include "funnel/framing/framing.hpp"
 
 #include <cstddef>
 #include <deque>
@@ -45,6 +46,11 @@ struct message_batch {
         return reinterpret_cast<const std::byte*>(owned->back().data());
     }
     bool empty() const { return spans.empty(); }
+
+    // Drops the messages that lie wholly or partly within the first `acknowledged` bytes:
+    // after a broken connection, what the target's kernel took need not be sent again, and a
+    // resend must start at a message boundary. Returns how many messages were dropped.
+    std::size_t drop_acknowledged(std::size_t acknowledged, framing f);
 
     std::vector<span> spans;
     // Allocated only when needed: most batches own no bytes.

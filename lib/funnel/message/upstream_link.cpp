@@ -175,15 +175,16 @@ void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_
     do_write();
 }
 
-void upstream_link::release_acknowledged() {
+std::optional<std::uint64_t> upstream_link::release_acknowledged() {
     const auto acked = tcp_bytes_acknowledged(socket_.native_handle());
     if (!acked)
-        return; // unknown for now: keep everything
+        return acked; // unknown for now: keep everything
     while (!unacked_.empty() && unacked_.front().end <= *acked) {
         counters_.messages_acked += unacked_.front().batch.messages;
         metrics::add(stats_.messages_out, unacked_.front().batch.messages);
         unacked_.pop_front();
     }
+    return acked;
 }
 
 void upstream_link::sample_acks() {
@@ -213,8 +214,17 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
     if (generation != generation_ || !connected_)
         return;
     // What the target's kernel acknowledged up to the break is known exactly, even now: only
-    // the rest is sent again.
-    release_acknowledged();
+    // the rest is sent again, from the first message it did not fully take.
+    if (const auto acked = release_acknowledged(); acked && !unacked_.empty()) {
+        sent& first = unacked_.front();
+        const std::uint64_t start = first.end - first.batch.bytes;
+        if (*acked > start) {
+            const auto done = first.batch.drop_acknowledged(
+                static_cast<std::size_t>(*acked - start), cfg_.message_framing);
+            counters_.messages_acked += done;
+            metrics::add(stats_.messages_out, done);
+        }
+    }
     ++generation_;
     connected_ = false;
     writing_ = false;

@@ -37,6 +37,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace funnel {
@@ -80,7 +81,7 @@ private:
     void watch_for_close();
     void do_write();
     void on_write(std::uint64_t generation, error_code ec, std::size_t batches);
-    void release_acknowledged();
+    std::optional<std::uint64_t> release_acknowledged(); // the acknowledged byte count, if known
     void sample_acks();
     void arm_ack_timer();
     void on_broken(std::uint64_t generation, error_code ec, const char* what);
