@@ -376,6 +376,11 @@ TEST(ProcessShutdown, SecondSignalExitsAtOnceWithStatus1) {
 // ---- resource limits ------------------------------------------------------------------------
 
 TEST(ProcessLimits, AcceptBacksOffOnEmfileInsteadOfSpinningAndRecovers) {
+#ifdef FUNNEL_UBSAN
+    GTEST_SKIP() << "UBSan's vptr check needs free descriptors (it probes memory with pipe()) "
+                    "and reports false errors in a process at its descriptor limit; the "
+                    "release and TSan builds run this test";
+#endif
     // With 64 descriptors funnel holds about 25 sessions: each is a client and a target socket,
     // besides funnel's own: stdio, epoll, eventfd, timerfd, the signal pipe and the listener.
     // The other clients wait in its listen backlog, where accept fails with EMFILE.
@@ -396,10 +401,7 @@ TEST(ProcessLimits, AcceptBacksOffOnEmfileInsteadOfSpinningAndRecovers) {
     const auto ep = p.wait_for_listening();
     ASSERT_TRUE(ep) << p.stderr_text();
 
-    // One whole session first. Besides showing that the relay works, it warms UBSan's cache of
-    // checked dynamic types: in a sanitizer build the first check of a type at EMFILE would
-    // fail (UBSan tests memory through a pipe(), which EMFILE refuses) and report a false
-    // "invalid vptr".
+    // One whole session first, to show that the relay works.
     expect_relays(*ep, target, 6);
 
     std::vector<conn> held;
