@@ -75,6 +75,31 @@ void expect_all_delivered(message_sink& sink, framing f,
     }
 }
 
+// Each of `clients` sends "c<i> s<seq>" lines one after the other, and closes.
+std::vector<std::vector<std::string>> send_lines(relay& r, std::size_t clients,
+                                                 std::size_t per_client, bool wait_for_close) {
+    std::vector<std::vector<std::string>> sent(clients);
+    for (std::size_t i = 0; i < clients; ++i) {
+        conn client = r.connect();
+        std::string wire;
+        for (std::size_t s = 0; s < per_client; ++s) {
+            sent[i].push_back("c" + std::to_string(i) + " s" + std::to_string(s));
+            wire += sent[i].back() + "\n";
+        }
+        client.write_all(wire);
+        client.shutdown_send();
+        if (wait_for_close)
+            client.wait_for_end();
+    }
+    return sent;
+}
+
+// A port nothing listens on (bound, then closed): a target that is down.
+std::uint16_t unused_port() {
+    target_server probe;
+    return probe.endpoint().port();
+}
+
 void run_many_clients(framing f, std::size_t clients, std::size_t per_client,
                       std::size_t max_filler) {
     message_sink sink;
@@ -192,25 +217,10 @@ TEST(Message, EmptyLinesAndZeroLengthFramesAreMessages) {
 }
 
 TEST(Message, TargetDownAtStartGetsEverythingOnceUp) {
-    std::uint16_t port = 0;
-    {
-        target_server probe;
-        port = probe.endpoint().port();
-    }
+    const std::uint16_t port = unused_port();
     auto c = message_config(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), framing::line);
     relay r(c);
-    std::vector<std::vector<std::string>> sent(8);
-    for (std::size_t i = 0; i < sent.size(); ++i) {
-        conn client = r.connect();
-        std::string wire;
-        for (std::size_t s = 0; s < 100; ++s) {
-            sent[i].push_back("c" + std::to_string(i) + " s" + std::to_string(s));
-            wire += sent[i].back() + "\n";
-        }
-        client.write_all(wire);
-        client.shutdown_send();
-        client.wait_for_end();
-    }
+    const auto sent = send_lines(r, 8, 100, true);
     ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 800; }));
     EXPECT_TRUE(r.logged("cannot connect"));
     EXPECT_GT(metrics::get(r.stats().connect_failures), 0u);
@@ -221,17 +231,7 @@ TEST(Message, TargetDownAtStartGetsEverythingOnceUp) {
 TEST(Message, StopDeliversWhatIsHeldBeforeExiting) {
     message_sink sink;
     relay r(message_config(sink.endpoint(), framing::line));
-    std::vector<std::vector<std::string>> sent(4);
-    for (std::size_t i = 0; i < sent.size(); ++i) {
-        conn client = r.connect();
-        std::string wire;
-        for (std::size_t s = 0; s < 1000; ++s) {
-            sent[i].push_back("c" + std::to_string(i) + " s" + std::to_string(s));
-            wire += sent[i].back() + "\n";
-        }
-        client.write_all(wire);
-        client.shutdown_send();
-    }
+    const auto sent = send_lines(r, 4, 1000, false);
     r.stop();
     expect_all_delivered(sink, framing::line, sent);
 }
@@ -404,11 +404,7 @@ namespace {
 // Nothing connected at the stop and the target down: the drain still ends, within twice
 // --drain-timeout, and says what it dropped.
 TEST(Message, StopWithTheTargetDownEndsAfterTheDrainTimeoutAndLogsTheLoss) {
-    std::uint16_t port = 0;
-    {
-        target_server probe;
-        port = probe.endpoint().port();
-    }
+    const std::uint16_t port = unused_port();
     auto c = message_config(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), framing::line);
     c.drain_timeout = config::seconds(0.2);
     c.upstream_connections = 1;
