@@ -1,6 +1,7 @@
 #include "funnel/message/message_batch.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace funnel {
 
@@ -17,6 +18,20 @@ public:
         const std::byte b = spans_[index_].data[offset_];
         advance(1);
         return b;
+    }
+    // Moves just past the next `b`, or to the end.
+    void skip_past(std::byte b) {
+        while (!at_end()) {
+            const auto& s = spans_[index_];
+            const auto* from = s.data + offset_;
+            const auto* hit = static_cast<const std::byte*>(
+                std::memchr(from, std::to_integer<int>(b), s.length - offset_));
+            if (hit) {
+                advance(static_cast<std::size_t>(hit - from) + 1);
+                return;
+            }
+            advance(s.length - offset_);
+        }
     }
     void advance(std::size_t n) {
         while (n > 0 && index_ < spans_.size()) {
@@ -49,8 +64,7 @@ std::size_t message_batch::drop_acknowledged(std::size_t acknowledged, framing f
     std::size_t cut = 0;
     while (!cursor.at_end()) {
         if (f == framing::line) {
-            while (!cursor.at_end() && cursor.next() != std::byte{'\n'}) {
-            }
+            cursor.skip_past(std::byte{'\n'});
         } else {
             std::uint32_t length = 0;
             for (int i = 0; i < 4 && !cursor.at_end(); ++i)

@@ -11,15 +11,12 @@
 // it is never cut and never interleaved; its bytes stay in the chunks they were read into (the
 // budget of --buffer-limit) until the target's kernel has acknowledged them.
 //
-// At EOF, a last line without its '\n' is forwarded with one (a sender that forgot the final
-// newline still meant the line); a length frame cut short is dropped and counted, since its
-// sender promised more bytes than it sent.
+// How a stream becomes whole messages, and what happens to its end, is message_framer's job.
 //
 // Lifetime: like stream_session, owned by its handlers; the registry holds a weak reference.
 
 #include "funnel/buffer/chunk_reader.hpp"
-#include "funnel/framing/frame_decoder.hpp"
-#include "funnel/message/message_batch.hpp"
+#include "funnel/message/message_framer.hpp"
 #include "funnel/message/upstream_link.hpp"
 #include "funnel/net.hpp"
 #include "funnel/server/session_context.hpp"
@@ -38,8 +35,6 @@ class message_session : public registered_session,
                         public std::enable_shared_from_this<message_session> {
 public:
     static constexpr std::size_t window = 4;
-    // Unfinished messages up to this size are copied out of their read buffer between reads.
-    static constexpr std::size_t carry_limit = 4096;
 
     message_session(tcp::socket client, std::shared_ptr<upstream_link> link, session_context& ctx,
                     std::uint64_t id);
@@ -57,16 +52,13 @@ private:
     // On the link's strand.
     void frame(std::shared_ptr<const chunk> block);
     void end_of_stream(bool clean);
-    void complete_message(std::size_t length);
+    void enqueue(message_batch batch);
+    void report_oversize(std::size_t count, std::size_t length);
     void close_from_strand(std::string reason);
-    void carry_small_partial();
-    void drop_partial();
 
     // io thread.
     void finish(std::string_view reason, bool reset);
     void arm_idle_timer();
-
-    struct handler; // the frame_decoder's handler, for one chunk
 
     session_context& ctx_;
     const std::uint64_t id_;
@@ -80,15 +72,7 @@ private:
     std::uint64_t bytes_in_ = 0;
     bool closed_ = false;
     // link strand
-    frame_decoder decoder_;
-    struct piece {
-        std::shared_ptr<const chunk> block;
-        frame_segment segment;
-    };
-    std::string carry_;          // the unfinished message's first bytes, copied (see below)
-    std::vector<piece> partial_; // and the rest of its payload so far, in read buffers
-    message_batch batch_;        // whole messages framed from the current chunk
-    std::uint64_t messages_ = 0;
+    message_framer framer_;
     bool stream_closed_ = false;
 };
 

@@ -1,0 +1,71 @@
+#pragma once
+// message_framer: one client's byte stream in, whole-message batches out; no I/O (sans-io).
+//
+// Each read chunk is fed in order. Whole messages become spans of the chunks they were read
+// into (see message_batch), so the payload is never copied, except that an unfinished message
+// of at most `carry_limit` bytes is copied out between reads: a client between two reads then
+// does not pin a whole 64 KiB block of the budget, and with many clients pinned blocks cannot
+// take the whole budget and leave no block for the reads that would complete them.
+//
+// At the end of the stream a last line without its '\n' is completed with one when the client
+// closed cleanly (a sender that forgot the final newline still meant the line); a length frame
+// cut short, or a prefix cut short, is dropped and reported, since its sender promised more.
+//
+// Thread-safety: none; message_session calls it on its link's strand only.
+
+#include "funnel/buffer/chunk.hpp"
+#include "funnel/framing/frame_decoder.hpp"
+#include "funnel/message/message_batch.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace funnel {
+
+class message_framer {
+public:
+    static constexpr std::size_t carry_limit = 4096;
+
+    struct fed {
+        message_batch batch;             // the messages this chunk completed; may be empty
+        std::size_t oversize = 0;        // messages over the limit it dropped or refused
+        std::size_t oversize_length = 0; // the size of the last one, for the log line
+        bool open = true;                // false once the oversize policy closed the stream
+    };
+    struct ended {
+        message_batch batch;             // a last line completed with its '\n', if any
+        std::size_t truncated_bytes = 0; // the bytes of a message cut short, when truncated
+        bool truncated = false;
+    };
+
+    message_framer(framing f, std::size_t max_message_size, oversize_policy p)
+        : decoder_(f, max_message_size, p) {}
+
+    fed feed(const std::shared_ptr<const chunk>& block);
+    // The stream is over: `clean` when the client closed it (EOF), not when it failed.
+    ended finish(bool clean);
+
+    const frame_decoder& decoder() const { return decoder_; }
+    std::uint64_t messages() const { return messages_; }
+
+private:
+    struct piece {
+        std::shared_ptr<const chunk> block;
+        frame_segment segment;
+    };
+    struct handler; // the frame_decoder's handler, for one chunk
+
+    void complete_message(message_batch& batch, std::size_t length);
+    void carry_small_partial();
+    void drop_partial();
+
+    frame_decoder decoder_;
+    std::string carry_;          // the unfinished message's first bytes, copied
+    std::vector<piece> partial_; // and the rest of its payload so far, in read buffers
+    std::uint64_t messages_ = 0;
+};
+
+} // namespace funnel
