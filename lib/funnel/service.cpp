@@ -26,8 +26,8 @@ template <class Duration> std::chrono::steady_clock::duration to_steady(Duration
 
 service::service(config cfg, std::shared_ptr<spdlog::logger> log)
     : cfg_(std::move(cfg)), log_(std::move(log)), warnings_(std::chrono::seconds(1), 5),
-      to_targets_(config::read_buffer_size, cfg_.buffer_limit),
-      to_clients_(config::read_buffer_size, cfg_.buffer_limit),
+      to_targets_(cfg_.read_size(), cfg_.buffer_limit),
+      to_clients_(cfg_.read_size(), cfg_.buffer_limit),
       registry_(io_.get_executor()), ctx_{cfg_, to_targets_, to_clients_, stats_,
                                           log_, warnings_,   registry_,   io_.get_executor()},
       signals_(io_), drain_timer_(io_), stats_timer_(io_), work_(io_.get_executor()) {

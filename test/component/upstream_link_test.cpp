@@ -78,7 +78,7 @@ protected:
 
     config cfg_;
     metrics stats_;
-    buffer_pool pool_{config::read_buffer_size, 64 << 20};
+    buffer_pool pool_{config::min_read_size, 64 << 20};
     std::shared_ptr<log_capture> capture_ = std::make_shared<log_capture>();
     log_service logging_{log_level::debug, log_format::text, capture_};
     rate_limiter warnings_{std::chrono::seconds(1), 100};

@@ -341,7 +341,7 @@ namespace {
 TEST(Stream, SessionParkedOnAnExhaustedBudgetResumesWhenItFrees) {
     target_server target;
     auto c = relay_config(target.endpoint());
-    c.buffer_limit = config::read_buffer_size;
+    c.buffer_limit = config::min_read_size;
     relay r(c);
     const buffer_pool& replies = r.service().client_buffers();
 

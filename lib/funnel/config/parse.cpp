@@ -515,7 +515,7 @@ config build_config(const std::vector<source>& sources) {
 
     if (const auto g = pick(sources, "buffer-limit")) {
         cfg.buffer_limit = parse_size(g->value(), g->where);
-        if (cfg.buffer_limit < config::read_buffer_size) {
+        if (cfg.buffer_limit < config::min_read_size) {
             fail(g->where, quote(trim(g->value())) +
                                " is below the minimum of 64KiB (one read buffer is 64KiB)");
         }
@@ -581,7 +581,7 @@ config build_config(const std::vector<source>& sources) {
 
     // A message is held whole until its last byte arrives, in read buffers from the budget: one
     // that cannot fit in the budget could never be completed.
-    const std::size_t largest_message_held = cfg.max_message_size + 2 * config::read_buffer_size;
+    const std::size_t largest_message_held = cfg.max_message_size + 2 * config::min_read_size;
     if (cfg.mode == relay_mode::message && cfg.buffer_limit < largest_message_held) {
         throw config_error("--buffer-limit " + std::to_string(cfg.buffer_limit) +
                            " cannot hold one message of --max-message-size " +

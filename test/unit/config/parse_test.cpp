@@ -180,7 +180,7 @@ TEST(ParseFlags, EveryLogLevelAndFormatIsAcceptedAnyCase) {
 
 TEST(ParseFlags, BufferLimitMinimumIsOneReadBuffer) {
     EXPECT_EQ(parse(with_minimal({"--buffer-limit", "64KiB"})).cfg.buffer_limit,
-              config::read_buffer_size);
+              config::min_read_size);
     const std::string error = error_of(with_minimal({"--buffer-limit", "65535"}));
     EXPECT_NE(error.find("--buffer-limit"), std::string::npos) << error;
     EXPECT_NE(error.find("64KiB"), std::string::npos) << error;
