@@ -1,0 +1,44 @@
+#pragma once
+// Command-line values of funnel-load and funnel-sink: sizes, seconds, counts, rates and
+// HOST:PORT, each checked once, with one-line errors that name the option and the bad value.
+//
+// Thread-safety: plain functions with no shared state.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace funnel::loadtest {
+
+// A bad option or value. what() is one line, e.g. "--threads: '0' must be at least 1", which the
+// tools print after "funnel-sink: error: " before exiting with status 2.
+class usage_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct host_port {
+    std::string host; // a name, an IPv4 address, or an IPv6 address without its brackets
+    std::uint16_t port = 0;
+};
+
+// Bytes, optionally with a B, KiB, MiB or GiB suffix (any case): "1048576", "64KiB", "2 GiB".
+std::uint64_t parse_size(std::string_view text, std::string_view option);
+
+// Seconds with decimals ("1.5", "0.25"), optionally with an "s" or "ms" suffix; 0 up to a year.
+double parse_seconds(std::string_view text, std::string_view option);
+
+// A non-negative whole number.
+std::uint64_t parse_count(std::string_view text, std::string_view option);
+
+// A non-negative number that may have decimals ("2500000", "0.5"); for rates.
+double parse_number(std::string_view text, std::string_view option);
+
+// "host:port" or "[v6]:port". Port 0 only when allow_port_zero (a listen address).
+host_port parse_host_port(std::string_view text, std::string_view option, bool allow_port_zero);
+
+// "host:port", or "[v6]:port" when the host holds a ':'.
+std::string to_string(const host_port& hp);
+
+} // namespace funnel::loadtest
