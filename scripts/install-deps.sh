@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, what building and testing funnel needs on Debian 12 and is missing.
-# Extra package names given as arguments are installed too (the demo adds socat).
+# Extra package names given as arguments are installed too (the demo adds socat). The argument
+# "bench" stands for what scripts/loadtest.sh and scripts/compare.sh run beside funnel: the
+# peers (HAProxy, nginx and its stream module, socat, carbon-c-relay, rsyslog), gnuplot, procps.
 set -euo pipefail
 
+extra=()
+for a in "$@"; do
+    case $a in
+        bench) extra+=(haproxy nginx libnginx-mod-stream socat carbon-c-relay rsyslog gnuplot-nox
+                       procps python3) ;;
+        *) extra+=("$a") ;;
+    esac
+done
 packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-program-options1.81-dev
-          libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev "$@")
+          libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev "${extra[@]}")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
