@@ -1,15 +1,29 @@
 #include "funnel/buffer/chunk_reader.hpp"
 
+#include <boost/asio/post.hpp>
+
 namespace funnel {
 
 void chunk_reader::start() {
-    if (reading_ || ended_ || in_flight_ >= window_)
+    if (reading_ || ended_)
         return;
+    if (window_full()) {
+        starved_.store(true);
+        if (window_full())
+            return;            // credit() will see starved_ and post a resume
+        starved_.store(false); // it came meanwhile; a resume it may have posted is harmless
+    }
     reading_ = true;
     if (expect_more_)
         acquire_and_read();
     else
         wait_readable();
+}
+
+void chunk_reader::credit(std::size_t chunks) {
+    credited_.fetch_add(chunks);
+    if (starved_.exchange(false))
+        net::post(socket_.get_executor(), [this, keep = sink_.keepalive()] { start(); });
 }
 
 void chunk_reader::stop() {
@@ -71,7 +85,7 @@ void chunk_reader::read_into(chunk c) {
     }
     c.set_size(n);
     expect_more_ = n == c.capacity();
-    ++in_flight_;
+    ++handed_out_;
     sink_.on_chunk(std::move(c));
     start();
 }

@@ -4,10 +4,12 @@
 // It waits for readability before it takes a block, so an idle connection holds no buffer
 // memory; while reads fill their whole chunk it reads again at once instead of waiting. At most
 // `window` chunks are in flight: the sink gives them back with credit() once it is done with
-// them, and reading resumes. When the pool's budget is spent it parks in the pool's FIFO (and
-// the read_pauses counter moves) until a block comes back.
+// them, and reading resumes. credit() may come from any thread and posts to the reader only when
+// the reader is waiting for it: a reader that still has room sees the credit when it next looks,
+// so a busy stream costs no cross-thread post (and no wake-up) per chunk. When the pool's budget is
+// spent it parks in the pool's FIFO (and the read_pauses counter moves) until a block comes back.
 //
-// Thread affinity: the socket's executor, for every member and every sink call.
+// Thread affinity: the socket's executor, for every member but credit() and every sink call.
 // Lifetime: a member of its sink's owner; every pending handler holds sink::keepalive(). stop()
 // (or closing the socket) ends it; a parked acquire is cancelled by stop().
 
@@ -15,6 +17,7 @@
 #include "funnel/metrics/metrics.hpp"
 #include "funnel/net.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 
@@ -39,27 +42,33 @@ public:
 
     // Starts reading, or resumes it if the window allows.
     void start();
-    void credit(std::size_t chunks) {
-        in_flight_ -= chunks;
-        start();
-    }
+    // From any thread: the sink is done with `chunks` chunks.
+    void credit(std::size_t chunks);
     void stop();
     bool ended() const { return ended_; }
     // Held back: waiting for a block of the budget, or for credit.
-    bool paused() const { return parked_ || in_flight_ >= window_; }
+    bool paused() const { return parked_ || window_full(); }
 
 private:
     void wait_readable();
     void acquire_and_read();
     void read_into(chunk c);
     void end(error_code ec);
+    bool window_full() const {
+        return handed_out_ - credited_.load(std::memory_order_seq_cst) >= window_;
+    }
 
     tcp::socket& socket_;
     buffer_pool& pool_;
     const std::size_t window_;
     sink& sink_;
     metrics::counter& pauses_;
-    std::size_t in_flight_ = 0;
+    std::size_t handed_out_ = 0; // chunks given to the sink, ever
+    // Chunks the sink gave back, ever, and whether the reader waits for them: a store to one and
+    // a load of the other on each side, all sequentially consistent, so that either credit()
+    // sees the reader waiting or the reader sees the credit (never neither).
+    std::atomic<std::size_t> credited_{0};
+    std::atomic<bool> starved_{false};
     bool reading_ = false;
     bool expect_more_ = false; // the last read filled its chunk: read again before waiting
     bool ended_ = false;

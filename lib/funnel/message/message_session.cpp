@@ -112,10 +112,7 @@ void message_session::frame(std::shared_ptr<const chunk> block) {
         }
     }
     block.reset(); // a chunk that held only whole messages is now the batches' alone
-    net::post(ctx_.io_ex, [self = shared_from_this()] {
-        if (!self->closed_)
-            self->reader_.credit(1);
-    });
+    reader_.credit(1);
 }
 
 void message_session::end_of_stream(bool clean) {

@@ -4,7 +4,7 @@
 //
 //   client socket (io thread)                     its upstream_link's strand (pool)
 //   chunk_reader ─► chunk ──────post─────────►    frame_decoder.feed ─► whole messages ─► link
-//              ◄──────── credit (chunk framed) ─┘
+//              ◄──────── credit (chunk framed) ─┘   (an atomic; posts only to wake the reader)
 //
 // Pinning a client to one link keeps its messages in order; messages of different clients meet
 // only whole, in the link's queue. A message is queued only when its last byte has arrived, so

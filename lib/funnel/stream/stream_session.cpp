@@ -94,12 +94,6 @@ void stream_session::on_read_end(end& src, error_code ec) {
         fail(src, ec, "read");
 }
 
-void stream_session::credit(end& src, std::size_t chunks) {
-    if (is_client(src))
-        touch();
-    src.reader.credit(chunks);
-}
-
 // ---- sink side ---------------------------------------------------------------------------
 
 void stream_session::deliver(end& dst, chunk c) {
@@ -153,7 +147,7 @@ void stream_session::on_write(end& dst, error_code ec, std::size_t bytes, std::s
     } else {
         metrics::add(ctx_.stats.bytes_to_targets, bytes);
     }
-    on_executor_of(other(dst), [this, &src = other(dst), chunks] { credit(src, chunks); });
+    other(dst).reader.credit(chunks);
     do_write(dst);
 }
 
@@ -266,6 +260,10 @@ void stream_session::arm_idle_timer() {
 void stream_session::on_idle_timer(error_code ec) {
     if (ec || (client_.closed && target_closed_))
         return;
+    // A client held back by backpressure is not idle: it waits for us, and what it sent is in
+    // our socket's receive buffer.
+    if (client_.reader.paused())
+        touch();
     const auto idle_for = std::chrono::steady_clock::now() - last_activity_;
     if (idle_for >= ctx_.cfg.idle_timeout) {
         metrics::add(ctx_.stats.idle_timeouts, 1);

@@ -3,15 +3,16 @@
 //
 //   client socket (io thread)                       target socket (its strand on the pool)
 //   wait_read → read_some into a chunk ──post──►    queue → one gathered async_write
-//            ◄──post── credit (chunks written)
+//            ◄──────── credit (chunks written)
 //   queue → one gathered async_write  ◄──post──     wait_read → read_some into a chunk
-//            ──post──► credit ──────────────────►
+//            ─────────► credit ─────────────────►
 //
 // Each socket, with everything about it (its queue, its flags), belongs to one executor and is
 // touched only there: the client end to the io thread, the target end to its strand. The only
-// way across is post(). A reader keeps at most `window` chunks in flight and waits for credit
-// before reading more; every chunk also comes from a byte-bounded pool, so a target that stops
-// reading stops the client's reads (TCP backpressure) instead of growing memory.
+// way across is post(), except credit, which is an atomic count that posts only to wake a reader
+// waiting for it (chunk_reader). A reader keeps at most `window` chunks in flight and waits for
+// credit before reading more; every chunk also comes from a byte-bounded pool, so a target that
+// stops reading stops the client's reads (TCP backpressure) instead of growing memory.
 //
 // Half-close travels across: EOF read on one end becomes shutdown(send) on the other once
 // everything before it is written. An end closes when both of its directions are done. A read
@@ -85,7 +86,6 @@ private:
     // Source side, on the source's executor.
     void on_chunk(end& src, chunk c);
     void on_read_end(end& src, error_code ec);
-    void credit(end& src, std::size_t chunks);
     // Sink side, on the sink's executor.
     void deliver(end& dst, chunk c);
     void on_peer_eof(end& dst);
