@@ -35,13 +35,18 @@ connection succeeded, 1 otherwise, 2 for a bad option.
   --mode MODE               line    probe messages ending in '\n' (default)
                             length  probe messages after a 4-byte big-endian length
                             bulk    one verifiable byte stream per connection
+  --graphite                line: write each probe line as a graphite plaintext line,
+                            "METRIC 1 1700000000", the probe (header and filler) being the
+                            metric name (hex digits and letters only), so that graphite relays
+                            such as carbon-c-relay forward it; funnel-sink takes either shape
   --connections N           connections, one client each (default 16)
   --threads T               threads, each with its own event loop (default: the smaller of N
                             and the number of cores)
   --messages M              messages per connection (line, length)
   --message-size SIZE       bytes per message including the framing (default 100). A message
                             holds a 56-byte header (client id, sequence number, send time,
-                            length, check), so the minimum is 57 for line, 60 for length.
+                            length, check), so the minimum is 57 for line, 60 for length,
+                            70 for line --graphite (13 more for " 1 1700000000").
   --bytes SIZE              bulk: bytes per connection, its 32-byte header included
   --duration SECONDS        stop after SECONDS (with --messages or --bytes: whichever is first)
   --rate R                  total rate over all connections: messages per second (line,
@@ -83,6 +88,7 @@ std::chrono::nanoseconds to_duration(double seconds) {
 cli parse(int argc, char** argv) {
     po::options_description desc;
     desc.add_options()("help,h", "");
+    desc.add_options()("graphite", "");
     for (const char* name : {"target", "mode", "connections", "threads", "messages", "message-size",
                              "bytes", "duration", "rate", "tick", "client-id-base",
                              "connect-timeout", "progress", "result-file"})
@@ -121,6 +127,11 @@ cli parse(int argc, char** argv) {
             throw lt::usage_error("--mode: '" + *v + "' is not line, length or bulk");
     }
     const bool bulk = cfg.mode == lt::load_mode::bulk;
+    if (vm.count("graphite") != 0) {
+        if (cfg.mode != lt::load_mode::line)
+            throw lt::usage_error("--graphite: applies to line mode only");
+        cfg.shape = lt::probe_shape::graphite;
+    }
     if (const auto* v = text("connections")) {
         const auto n = lt::parse_count(*v, "--connections");
         if (n < 1 || n > 1000000)
@@ -143,10 +154,13 @@ cli parse(int argc, char** argv) {
             throw lt::usage_error("--message-size: applies to line and length mode");
         const auto n = lt::parse_size(*v, "--message-size");
         const auto f = cfg.mode == lt::load_mode::line ? lt::framing::line : lt::framing::length;
-        if (n < lt::min_message_size(f))
-            throw lt::usage_error("--message-size: '" + *v + "' is less than " +
-                                  std::to_string(lt::min_message_size(f)) + " (the probe header" +
-                                  " and the framing)");
+        const auto min = lt::min_message_size(f, cfg.shape);
+        if (n < min)
+            throw lt::usage_error(
+                "--message-size: '" + *v + "' is less than " + std::to_string(min) +
+                " (the probe header" +
+                (cfg.shape == lt::probe_shape::graphite ? ", the graphite suffix" : "") +
+                " and the framing)");
         if (n > (std::uint64_t{1} << 30))
             throw lt::usage_error("--message-size: '" + *v + "' is more than 1GiB");
         cfg.message_size = static_cast<std::size_t>(n);

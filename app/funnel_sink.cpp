@@ -32,7 +32,9 @@ and the expectations were met, 1 otherwise, 2 for a bad option.
   --port-file PATH          also write the port number to PATH (atomically: temp file + rename)
   --mode MODE               count   count bytes only (any data; the fastest)
                             bulk    verify funnel-load's bulk streams (pattern, length)
-                            line    verify funnel-load's probe messages, '\n'-terminated
+                            line    verify funnel-load's probe messages, '\n'-terminated,
+                                    plain or graphite-shaped (funnel-load --graphite), told
+                                    apart by each line's end
                             length  verify funnel-load's probe messages, 4-byte length prefix
                             (default count)
   --threads N               io threads; connections are spread over them (default 1)

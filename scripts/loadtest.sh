@@ -8,7 +8,9 @@
 #
 #   --relay R         funnel (default), funnel-wN (funnel --workers N: funnel-w0 does everything on
 #                     its io thread), direct (the load straight into the sink: this machine's
-#                     limit), haproxy, nginx, socat, carbon-c-relay, rsyslog (scripts/peers/)
+#                     limit), haproxy, nginx, socat, carbon-c-relay, rsyslog (scripts/peers/).
+#                     carbon-c-relay gets graphite-shaped lines (funnel-load --graphite:
+#                     `METRIC 1 1700000000`, the probe in the metric name): it discards others
 #   --scenario S      stream-1    1 connection, 2 GiB bulk              (funnel --mode stream)
 #                     stream-64   64 connections x 64 MiB bulk (4 GiB)  (funnel --mode stream)
 #                     lines-16    16 connections x 1.5M lines of 100 B  (funnel --mode message)
@@ -37,6 +39,9 @@
 #                     at least 20): slow relays end bounded, the rest is reported as lost
 #   --json            print one JSON line instead of the summary
 #   --no-install, --no-build   skip scripts/install-deps.sh / the build (compare.sh does both once)
+#   --tools-dir DIR   where funnel-load and funnel-sink are, relative to the repository root or
+#                     absolute (default build/release/app, which is built unless --no-build;
+#                     funnel is always taken from there)
 #   --keep            keep the work directory (/tmp/funnel-loadtest.*: configs, logs, results)
 #
 # Builds build/release (funnel, funnel-load, funnel-sink) the way scripts/demo.sh does, and
@@ -71,6 +76,7 @@ cores=$(nproc)
 load_threads=""
 sink_threads=""
 max_seconds=""
+tools_dir=""
 while [ $# -gt 0 ]; do
     opt=$1
     case $opt in
@@ -97,6 +103,7 @@ while [ $# -gt 0 ]; do
         --load-threads) load_threads=$val ;;
         --sink-threads) sink_threads=$val ;;
         --max-seconds) max_seconds=$val ;;
+        --tools-dir) tools_dir=$val ;;
         --json) json=1 ;;
         --no-install) do_install=0 ;;
         --no-build) do_build=0 ;;
@@ -168,8 +175,9 @@ if [ "$do_build" = 1 ]; then
     cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUNNEL_BUILD_TESTS=OFF >/dev/null
     cmake --build build/release -j "$(nproc)" --target funnel funnel-load funnel-sink >&2
 fi
-for b in funnel funnel-load funnel-sink; do
-    [ -x "$bin/$b" ] || die "$bin/$b is missing (build it, or drop --no-build)"
+tools=${tools_dir:-$bin} # funnel-load and funnel-sink
+for b in "$bin/funnel" "$tools/funnel-load" "$tools/funnel-sink"; do
+    [ -x "$b" ] || die "$b is missing (build it, or drop --no-build)"
 done
 
 # ---- latency: the rate ----------------------------------------------------------------------
@@ -178,6 +186,7 @@ if [ "$scenario" = latency ] && [ -z "$o_rate" ]; then
         [ "$json" = 1 ] || echo "latency: measuring the peak first (lines-16 through funnel)" >&2
         peak_json=$("$root/scripts/loadtest.sh" --relay funnel --scenario lines-16 --scale "$scale" --json --no-install \
                     --no-build --cores "$cores" ${workers:+--workers "$workers"} \
+                    ${tools_dir:+--tools-dir "$tools_dir"} \
                     ${upstream:+--upstream-connections "$upstream"}) || true
         peak=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["messages_per_second"]))' \
                "$peak_json" 2>/dev/null) || die "could not measure the peak rate"
@@ -282,7 +291,7 @@ case $kind in
 esac
 [ -n "$duration" ] && expect=() # the count is not known in advance
 sink_timeout=$(awk -v m="$max_seconds" 'BEGIN { print int(m + 60) }')
-setsid "$bin/funnel-sink" --listen 127.0.0.1:0 --port-file "$work/sink.port" --mode "$sink_mode" \
+setsid "$tools/funnel-sink" --listen 127.0.0.1:0 --port-file "$work/sink.port" --mode "$sink_mode" \
     --threads "$sink_threads" "${expect[@]}" --idle-exit 3 --timeout "$sink_timeout" \
     --max-message-size 16MiB --result-file "$work/sink.json" > "$work/sink.out" 2> "$work/sink.err" &
 sink_pid=$!
@@ -369,6 +378,10 @@ case $kind in
     *) largs+=(--message-size "$size")
        [ "$messages" -gt 0 ] 2>/dev/null && largs+=(--messages "$messages") ;;
 esac
+# carbon-c-relay discards lines that are not graphite `metric value [timestamp]`: give it
+# graphite-shaped probe lines (the sink tells the shapes apart by itself).
+graphite=0
+[ "$relay" = carbon-c-relay ] && [ "$kind" = line ] && { graphite=1; largs+=(--graphite); }
 load_duration=${duration:-$max_seconds}
 largs+=(--duration "$(awk -v a="$load_duration" -v b="$max_seconds" 'BEGIN { print (a < b ? a : b) }')")
 progress=off
@@ -379,15 +392,15 @@ load_err=$work/load.err
 [ "$progress" = on ] && load_err=/dev/stderr # the live line, on the terminal
 # In the background and waited for, so that a signal to this script is handled at once.
 timeout -k 5 "$(awk -v m="$max_seconds" 'BEGIN { print m + 30 }')" \
-    "$bin/funnel-load" "${largs[@]}" --progress "$progress" > "$work/load.out" 2> "$load_err" &
+    "$tools/funnel-load" "${largs[@]}" --progress "$progress" > "$work/load.out" 2> "$load_err" &
 load_pid=$!
 wait "$load_pid" || load_status=$?
 load_pid=""
 
 # The sink: it stops by itself on the expected count, or 3 s after the last byte. A relay that
-# forwarded nothing at all (carbon-c-relay discards lines that are not graphite) would keep it
-# waiting for its timeout: once the load is over, and 3 s later nothing is connected to the
-# sink, stop it.
+# forwarded nothing at all (carbon-c-relay discards lines that are not graphite, and drops what
+# its queue cannot hold) would keep it waiting for its timeout: once the load is over, and 3 s
+# later nothing is connected to the sink, stop it.
 sink_connected() { # whether any connection to the sink is established
     awk -v p=":$(printf '%04X' "$sink_port")" '$4 == "01" && substr($2, length($2) - 4) == p { f = 1 }
         END { exit !f }' /proc/net/tcp
@@ -438,7 +451,8 @@ export LT_WORK=$work LT_JSON=$json LT_KIND=$kind LT_SCENARIO=$scenario LT_RELAY=
     LT_CONNECTIONS=$connections LT_SIZE=$size LT_BYTES=$bytes LT_RATE=$rate LT_SCALE=$scale \
     LT_CORES=$cores LT_WORKERS=$workers LT_UPSTREAM=$upstream LT_LOAD_THREADS=$load_threads \
     LT_SINK_THREADS=$sink_threads LT_LOAD_STATUS=$load_status LT_CPU=$cpu_seconds \
-    LT_RSS_KIB=$peak_rss_kib LT_RELAY_STATS=$relay_stats LT_RELAY_STOP=$relay_stop
+    LT_RSS_KIB=$peak_rss_kib LT_RELAY_STATS=$relay_stats LT_RELAY_STOP=$relay_stop \
+    LT_GRAPHITE=$graphite
 python3 - <<'PYEOF'
 import json, os, sys
 e = os.environ
@@ -462,6 +476,7 @@ r = {
     "tool": "loadtest", "scenario": e["LT_SCENARIO"], "relay": relay,
     "relay_version": e["LT_RELAY_VERSION"], "mode": e["LT_MODE"],
     "connections": num("LT_CONNECTIONS", int), "message_size": num("LT_SIZE", int),
+    "graphite": e.get("LT_GRAPHITE") == "1",
     "bytes_per_connection": num("LT_BYTES", int), "rate": num("LT_RATE"),
     "scale": num("LT_SCALE"), "cores": num("LT_CORES", int), "workers": num("LT_WORKERS", int),
     "upstream_connections": num("LT_UPSTREAM", int),
@@ -508,9 +523,9 @@ notes = []
 cs = r["relay_stats"]
 if relay == "carbon-c-relay" and cs:
     notes.append("carbon-c-relay's own counters: received %s, discarded %s (lines that are not "
-                 "graphite 'metric value [timestamp]'), dropped %s, sent %s (its statistics "
-                 "included)" % (cs.get("Received", "?"), cs.get("Discarded", "?"),
-                                cs.get("Dropped", "?"), cs.get("Sent", "?")))
+                 "graphite 'metric value [timestamp]'), dropped %s (its queue full), sent %s "
+                 "(its statistics included)" % (cs.get("Received", "?"), cs.get("Discarded", "?"),
+                                                cs.get("Dropped", "?"), cs.get("Sent", "?")))
 if ld.get("seconds") and bulk:
     notes.append("load side: %d bytes sent in %.3f s (%.1f MB/s)"
                  % (load_bytes, ld["seconds"], ld.get("megabytes_per_second", 0)))
@@ -531,7 +546,8 @@ else:
         (f"{r['rate']:.0f} B/s" if bulk else f"{r['rate']:.0f} msgs/s")
     print(f"scenario:   {r['scenario']}: {r['connections']} connections, " +
           (f"{r['bytes_per_connection']} bytes each" if bulk else
-           f"{kind} messages of {r['message_size']} B") + f", {rate}")
+           f"{kind} messages{' (graphite-shaped)' if r['graphite'] else ''} of "
+           f"{r['message_size']} B") + f", {rate}")
     print(f"relay:      {e['LT_RELAY_DESC']}" +
           (f"  [{r['relay_version']}]" if r["relay_version"] else ""))
     tput = f"{r['megabytes_per_second']:.1f} MB/s"

@@ -182,6 +182,19 @@ TEST(ToolsDirect, BulkStreamsArriveWholeAndVerified) {
     EXPECT_EQ(json_u64(json, "clients"), 3U) << json;
 }
 
+TEST(ToolsDirect, GraphiteShapedLinesArriveExactlyOnce) {
+    sink_process sink({"--mode", "line", "--expect-messages", "6000"});
+    const auto [load_status, load] =
+        run_load({"--target", sink.target(), "--mode", "line", "--graphite", "--connections", "3",
+                  "--messages", "2000", "--message-size", "70"});
+    EXPECT_EQ(load_status, exit_status::exited(0)) << load;
+    EXPECT_EQ(json_u64(load, "bytes"), 6000U * 70) << load;
+    const auto [status, json] = sink.result();
+    EXPECT_EQ(status, exit_status::exited(0)) << json;
+    EXPECT_EQ(json_u64(json, "bytes"), 6000U * 70) << json;
+    expect_exact_messages(json, 6000, 3);
+}
+
 TEST(ToolsDirect, TwoLoadsWithDistinctClientIdsFeedOneSink) {
     sink_process sink({"--mode", "line", "--expect-messages", "8000"});
     for (const char* base : {"0", "1000"}) {
@@ -411,6 +424,12 @@ TEST(ToolsCli, BadValuesExitWith2AndOneErrorLine) {
          {"--target", "127.0.0.1:9", "--message-size", "10", "--messages", "1"},
          "--message-size"},
         {&load_binary, {"--target", "127.0.0.1:9"}, "--messages or --duration"},
+        {&load_binary,
+         {"--target", "127.0.0.1:9", "--mode", "length", "--graphite", "--messages", "1"},
+         "--graphite"},
+        {&load_binary,
+         {"--target", "127.0.0.1:9", "--graphite", "--message-size", "69", "--messages", "1"},
+         "--message-size"},
         {&load_binary, {"--target", "127.0.0.1:9", "--bytes", "1MiB"}, "--bytes"},
         {&load_binary, {"--target", "127.0.0.1:9", "--mode", "bulk", "--bytes", "8"}, "--bytes"},
         {&load_binary, {"--target", "127.0.0.1:9", "--duration", "1", "--rate", "fast"}, "--rate"},

@@ -221,7 +221,7 @@ private:
                 per_second_ > 0 ? t0_ns + static_cast<std::uint64_t>(
                                               (static_cast<double>(seq) + phase_) * interval_ns)
                                 : now_ns;
-            encode_message(framing_, probe{client_, seq, stamp}, size, out);
+            encode_message(framing_, probe{client_, seq, stamp}, size, out, s_.cfg.shape);
         }
         sent_ += count;
         const std::size_t bytes = static_cast<std::size_t>(count) * size;

@@ -18,6 +18,7 @@
 //
 // Thread-safety: construct and run() from one thread; run() once.
 
+#include "funnel/loadtest/probe_message.hpp"
 #include "funnel/net.hpp"
 
 #include <chrono>
@@ -42,7 +43,9 @@ struct load_config {
     std::optional<std::uint64_t> bytes;
     std::optional<std::uint64_t> messages;
     std::size_t message_size = 100; // framing included
-    double rate = 0;                // total messages/s (bulk: bytes/s); 0: as fast as possible
+    // line: graphite-shaped probe lines (`metric value timestamp`, probe_message.hpp).
+    probe_shape shape = probe_shape::plain;
+    double rate = 0; // total messages/s (bulk: bytes/s); 0: as fast as possible
     std::optional<std::chrono::nanoseconds> duration;
     std::uint32_t client_id_base = 0;
     std::chrono::nanoseconds connect_timeout = std::chrono::seconds(5);

@@ -52,11 +52,14 @@ std::uint64_t get_hex64(const char* src) {
 
 // Each word goes through its own bijection (odd multiplier, rotation) before the xor, so a change
 // of any one word always changes the check.
-std::uint32_t check_of(const probe& p, std::uint32_t length) {
+// The shape changes the check too, so that a graphite body whose suffix is damaged (and so reads
+// as a plain one) fails it.
+std::uint32_t check_of(const probe& p, std::uint32_t length, probe_shape s) {
     const auto mix = [](std::uint32_t w, std::uint32_t k, int r) {
         return std::rotl(w * k, r);
     };
-    return 0x5EED1234U ^ mix(p.client, 0x9E3779B1U, 5) ^
+    return (s == probe_shape::graphite ? 0x6A7E5C3BU : 0x5EED1234U) ^
+           mix(p.client, 0x9E3779B1U, 5) ^
            mix(static_cast<std::uint32_t>(p.seq >> 32), 0x85EBCA77U, 11) ^
            mix(static_cast<std::uint32_t>(p.seq), 0xC2B2AE3DU, 17) ^
            mix(static_cast<std::uint32_t>(p.sent_ns >> 32), 0x27D4EB2FU, 23) ^
@@ -64,12 +67,12 @@ std::uint32_t check_of(const probe& p, std::uint32_t length) {
            mix(length, 0xD3A2646DU, 3);
 }
 
-void put_header(const probe& p, std::uint32_t length, char* dst) {
+void put_header(const probe& p, std::uint32_t length, probe_shape s, char* dst) {
     put_hex32(p.client, dst);
     put_hex64(p.seq, dst + 8);
     put_hex64(p.sent_ns, dst + 24);
     put_hex32(length, dst + 40);
-    put_hex32(check_of(p, length), dst + 48);
+    put_hex32(check_of(p, length, s), dst + 48);
 }
 
 // Whether every byte of [p, p + n) is c; eight at a time.
@@ -93,8 +96,9 @@ char filler_of(std::uint32_t client, std::uint64_t seq) {
     return static_cast<char>('g' + (seq + std::uint64_t{client} * 7) % 20);
 }
 
-void encode_message(framing f, const probe& p, std::size_t size, char* dst) {
+void encode_message(framing f, const probe& p, std::size_t size, char* dst, probe_shape s) {
     const std::size_t body = size - framing_overhead(f);
+    const std::size_t suffix = shape_overhead(s);
     if (f == framing::length) {
         const auto n = static_cast<std::uint32_t>(body);
         const unsigned char prefix[4] = {
@@ -103,8 +107,11 @@ void encode_message(framing f, const probe& p, std::size_t size, char* dst) {
         std::memcpy(dst, prefix, 4);
         dst += 4;
     }
-    put_header(p, static_cast<std::uint32_t>(body), dst);
-    std::memset(dst + probe_header_size, filler_of(p.client, p.seq), body - probe_header_size);
+    put_header(p, static_cast<std::uint32_t>(body), s, dst);
+    std::memset(dst + probe_header_size, filler_of(p.client, p.seq),
+                body - probe_header_size - suffix);
+    if (suffix != 0)
+        std::memcpy(dst + body - suffix, graphite_suffix.data(), suffix);
     if (f == framing::line)
         dst[body] = '\n';
 }
@@ -120,11 +127,15 @@ bool parse_body(std::string_view body, probe& out) {
     const std::uint32_t length = get_hex32(b + 40);
     if (length != body.size())
         return false;
+    constexpr std::size_t suffix = graphite_suffix.size();
+    const bool graphite =
+        body.size() >= probe_header_size + suffix &&
+        std::memcmp(b + body.size() - suffix, graphite_suffix.data(), suffix) == 0;
     char expected[probe_header_size];
-    put_header(p, length, expected);
+    put_header(p, length, graphite ? probe_shape::graphite : probe_shape::plain, expected);
     if (std::memcmp(expected, b, probe_header_size) != 0)
         return false;
-    if (!all_equal(b + probe_header_size, body.size() - probe_header_size,
+    if (!all_equal(b + probe_header_size, body.size() - probe_header_size - (graphite ? suffix : 0),
                    filler_of(p.client, p.seq)))
         return false;
     out = p;
