@@ -3,6 +3,7 @@
 // Exit status: 0 when the verdict is ok (expectations met), 1 otherwise or when it cannot run,
 // 2 for a bad option.
 
+#include "funnel/endpoint_text.hpp"
 #include "funnel/loadtest/cli_values.hpp"
 #include "funnel/loadtest/output_file.hpp"
 #include "funnel/loadtest/probe_message.hpp"
@@ -167,12 +168,6 @@ cli parse(int argc, char** argv) {
     return c;
 }
 
-std::string address_of(const funnel::tcp::endpoint& ep) {
-    if (ep.address().is_v6())
-        return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
-    return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -198,7 +193,7 @@ int main(int argc, char** argv) {
     }
     try {
         const auto ep = sink->local_endpoint();
-        std::cerr << "listening on " << address_of(ep) << std::endl;
+        std::cerr << "listening on " << funnel::to_text(ep) << std::endl;
         if (!c.port_file.empty())
             lt::write_file_atomically(c.port_file, std::to_string(ep.port()) + "\n");
         const lt::sink_result r = sink->run();
