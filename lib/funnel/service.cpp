@@ -85,6 +85,8 @@ void service::start() {
             links_.push_back(std::make_shared<upstream_link>(target_executor(), cfg_, i, stats_,
                                                              log_, warnings_));
             net::post(links_.back()->get_executor(), [l = links_.back()] { l->start(); });
+            outboxes_.push_back(
+                std::make_unique<chunk_outbox>(io_.get_executor(), links_.back()->get_executor()));
         }
     }
     arm_stats_timer();
@@ -133,8 +135,9 @@ void service::on_accept(tcp::socket socket) {
     const auto id = registry_.next_id();
     if (cfg_.mode == relay_mode::message) {
         // A client stays on one link, which keeps its messages in order.
-        auto session = std::make_shared<message_session>(std::move(socket),
-                                                         links_[id % links_.size()], ctx_, id);
+        const std::size_t k = id % links_.size();
+        auto session = std::make_shared<message_session>(std::move(socket), links_[k],
+                                                         *outboxes_[k], ctx_, id);
         registry_.add(id, session);
         session->start();
         return;

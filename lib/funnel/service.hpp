@@ -15,6 +15,7 @@
 #include "funnel/buffer/buffer_pool.hpp"
 #include "funnel/config/config.hpp"
 #include "funnel/log/rate_limiter.hpp"
+#include "funnel/message/chunk_outbox.hpp"
 #include "funnel/metrics/metrics.hpp"
 #include "funnel/net.hpp"
 #include "funnel/server/session_context.hpp"
@@ -83,10 +84,11 @@ private:
     session_registry registry_;
     session_context ctx_;
     std::vector<std::shared_ptr<listener>> listeners_;
-    std::vector<std::shared_ptr<upstream_link>> links_; // message mode
-    std::size_t links_drained_ = 0;                     // io thread
-    bool awaiting_links_ = false;                       // io thread
-    bool clients_closed_ = false;                       // io thread: by the drain timeout
+    std::vector<std::shared_ptr<upstream_link>> links_;   // message mode
+    std::vector<std::unique_ptr<chunk_outbox>> outboxes_; // message mode, one per link
+    std::size_t links_drained_ = 0;                       // io thread
+    bool awaiting_links_ = false;                         // io thread
+    bool clients_closed_ = false;                         // io thread: by the drain timeout
     net::signal_set signals_;
     std::function<void()> on_second_signal_;
     net::steady_timer drain_timer_;

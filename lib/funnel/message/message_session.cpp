@@ -9,8 +9,8 @@
 namespace funnel {
 
 message_session::message_session(tcp::socket client, std::shared_ptr<upstream_link> link,
-                                 session_context& ctx, std::uint64_t id)
-    : ctx_(ctx), id_(id), peer_(remote_text(client)), link_(std::move(link)),
+                                 chunk_outbox& outbox, session_context& ctx, std::uint64_t id)
+    : ctx_(ctx), id_(id), peer_(remote_text(client)), link_(std::move(link)), outbox_(outbox),
       client_(std::move(client)),
       reader_(client_, ctx.to_targets, window, *this, ctx.stats.read_pauses),
       idle_timer_(ctx.io_ex),
@@ -35,11 +35,13 @@ void message_session::start() {
 }
 
 void message_session::close(std::string_view reason) {
-    if (!closed_) // the unfinished message, if any, is counted and logged as cut short
+    if (!closed_) {      // the unfinished message, if any, is counted and logged as cut short
+        outbox_.flush(); // behind this session's chunks
         net::post(link_->get_executor(), [self = shared_from_this()] {
             if (!self->stream_closed_)
                 self->end_of_stream(false);
         });
+    }
     finish(reason, false);
 }
 
@@ -48,13 +50,12 @@ void message_session::on_chunk(chunk c) {
     metrics::add(ctx_.stats.bytes_from_clients, c.size());
     if (ctx_.cfg.idle_timeout.count() > 0)
         last_activity_ = std::chrono::steady_clock::now();
-    net::post(link_->get_executor(), [self = shared_from_this(), c = std::move(c)]() mutable {
-        self->frame(std::make_shared<const chunk>(std::move(c)));
-    });
+    outbox_.push(shared_from_this(), std::move(c));
 }
 
 void message_session::on_read_end(error_code ec) {
     const bool clean = ec == net::error::eof;
+    outbox_.flush(); // behind this session's chunks
     net::post(link_->get_executor(), [self = shared_from_this(), clean] {
         if (!self->stream_closed_)
             self->end_of_stream(clean);

@@ -3,7 +3,7 @@
 // of the upstream_link it is pinned to, and whole messages are queued there.
 //
 //   client socket (io thread)                     its upstream_link's strand (pool)
-//   chunk_reader ─► chunk ──────post─────────►    frame_decoder.feed ─► whole messages ─► link
+//   chunk_reader ─► chunk ─► chunk_outbox ─post─►  frame_decoder.feed ─► whole messages ─► link
 //              ◄──────── credit (chunk framed) ─┘   (an atomic; posts only to wake the reader)
 //
 // Pinning a client to one link keeps its messages in order; messages of different clients meet
@@ -16,6 +16,7 @@
 // Lifetime: like stream_session, owned by its handlers; the registry holds a weak reference.
 
 #include "funnel/buffer/chunk_reader.hpp"
+#include "funnel/message/chunk_outbox.hpp"
 #include "funnel/message/message_framer.hpp"
 #include "funnel/message/upstream_link.hpp"
 #include "funnel/net.hpp"
@@ -36,12 +37,14 @@ class message_session : public registered_session,
 public:
     static constexpr std::size_t window = 4;
 
-    message_session(tcp::socket client, std::shared_ptr<upstream_link> link, session_context& ctx,
-                    std::uint64_t id);
+    message_session(tcp::socket client, std::shared_ptr<upstream_link> link, chunk_outbox& outbox,
+                    session_context& ctx, std::uint64_t id);
     ~message_session() override;
 
     void start();                                 // io thread
     void close(std::string_view reason) override; // io thread
+    // Link strand: frames one chunk the reader read (chunk_outbox brings it).
+    void frame(std::shared_ptr<const chunk> block);
 
 private:
     // chunk_reader::sink, on the io thread.
@@ -50,7 +53,6 @@ private:
     std::shared_ptr<void> keepalive() override { return shared_from_this(); }
 
     // On the link's strand.
-    void frame(std::shared_ptr<const chunk> block);
     void end_of_stream(bool clean);
     void enqueue(message_batch batch);
     void report_oversize(std::size_t count, std::size_t length);
@@ -64,6 +66,7 @@ private:
     const std::uint64_t id_;
     std::string peer_;
     std::shared_ptr<upstream_link> link_;
+    chunk_outbox& outbox_; // io thread
     // io thread
     tcp::socket client_;
     chunk_reader reader_;
