@@ -10,8 +10,6 @@
 #include "funnel/loadtest/output_file.hpp"
 #include "funnel/loadtest/probe_message.hpp"
 
-#include <boost/program_options.hpp>
-
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -22,7 +20,6 @@
 
 namespace {
 
-namespace po = boost::program_options;
 namespace lt = funnel::loadtest;
 
 constexpr const char* usage = R"(Usage: funnel-load --target HOST:PORT [options]
@@ -86,27 +83,17 @@ std::chrono::nanoseconds to_duration(double seconds) {
 }
 
 cli parse(int argc, char** argv) {
-    po::options_description desc;
-    desc.add_options()("help,h", "");
-    desc.add_options()("graphite", "");
-    for (const char* name : {"target", "mode", "connections", "threads", "messages", "message-size",
-                             "bytes", "duration", "rate", "tick", "client-id-base",
-                             "connect-timeout", "progress", "result-file"})
-        desc.add_options()(name, po::value<std::string>(), "");
-    po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
-    } catch (const po::error& e) {
-        throw lt::usage_error(e.what());
-    }
-
+    const lt::command_line args(argc, argv, {"help,h", "graphite"},
+                                {"target", "mode", "connections", "threads", "messages",
+                                 "message-size", "bytes", "duration", "rate", "tick",
+                                 "client-id-base", "connect-timeout", "progress", "result-file"});
     cli c;
-    if (vm.count("help") != 0) {
+    if (args.has("help")) {
         c.help = true;
         return c;
     }
-    const auto text = [&vm](const char* name) -> const std::string* {
-        return vm.count(name) != 0 ? &vm[name].as<std::string>() : nullptr;
+    const auto text = [&args](const char* name) {
+        return args.value(name);
     };
     auto& cfg = c.cfg;
     const auto* target = text("target");
@@ -127,7 +114,7 @@ cli parse(int argc, char** argv) {
             throw lt::usage_error("--mode: '" + *v + "' is not line, length or bulk");
     }
     const bool bulk = cfg.mode == lt::load_mode::bulk;
-    if (vm.count("graphite") != 0) {
+    if (args.has("graphite")) {
         if (cfg.mode != lt::load_mode::line)
             throw lt::usage_error("--graphite: applies to line mode only");
         cfg.shape = lt::probe_shape::graphite;

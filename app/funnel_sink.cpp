@@ -9,8 +9,6 @@
 #include "funnel/loadtest/probe_message.hpp"
 #include "funnel/loadtest/sink_server.hpp"
 
-#include <boost/program_options.hpp>
-
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -19,7 +17,6 @@
 
 namespace {
 
-namespace po = boost::program_options;
 namespace lt = funnel::loadtest;
 
 constexpr const char* usage = R"(Usage: funnel-sink [options]
@@ -83,26 +80,18 @@ std::uint64_t at_least_one(std::uint64_t v, const char* option) {
 }
 
 cli parse(int argc, char** argv) {
-    po::options_description desc;
-    desc.add_options()("help,h", "")("no-read", po::bool_switch(), "");
-    for (const char* name : {"listen", "port-file", "mode", "threads", "max-message-size",
-                             "expect-messages", "expect-bytes", "expect-connections", "idle-exit",
-                             "timeout", "read-rate", "close-after", "reset-after", "result-file"})
-        desc.add_options()(name, po::value<std::string>(), "");
-    po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
-    } catch (const po::error& e) {
-        throw lt::usage_error(e.what());
-    }
-
+    const lt::command_line args(argc, argv, {"help,h", "no-read"},
+                                {"listen", "port-file", "mode", "threads", "max-message-size",
+                                 "expect-messages", "expect-bytes", "expect-connections",
+                                 "idle-exit", "timeout", "read-rate", "close-after", "reset-after",
+                                 "result-file"});
     cli c;
-    if (vm.count("help") != 0) {
+    if (args.has("help")) {
         c.help = true;
         return c;
     }
-    const auto text = [&vm](const char* name) -> const std::string* {
-        return vm.count(name) != 0 ? &vm[name].as<std::string>() : nullptr;
+    const auto text = [&args](const char* name) {
+        return args.value(name);
     };
     auto& cfg = c.cfg;
     if (const auto* v = text("listen")) {
@@ -154,7 +143,7 @@ cli parse(int argc, char** argv) {
             throw lt::usage_error("--timeout: must be more than 0");
         cfg.timeout = to_duration(s);
     }
-    cfg.no_read = vm["no-read"].as<bool>();
+    cfg.no_read = args.has("no-read");
     if (const auto* v = text("read-rate"))
         cfg.read_rate = at_least_one(lt::parse_size(*v, "--read-rate"), "--read-rate");
     if (const auto* v = text("close-after"))

@@ -17,6 +17,7 @@
 
 #include "support/funnel_process.hpp"
 #include "support/loopback.hpp"
+#include "support/temp_dir.hpp"
 
 namespace funnel::test {
 namespace {
@@ -100,32 +101,6 @@ void expect_clean_stop(funnel_process& p) {
     EXPECT_EQ(p.wait_for_exit(), exit_status::exited(0)) << p.stderr_text();
     EXPECT_TRUE(logged_stopped(p)) << p.stderr_text();
 }
-
-// A fresh directory under the system's temporary directory, removed with everything in it.
-class temp_dir {
-public:
-    temp_dir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "funnel-test-XXXXXX");
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
-    std::string write(const std::string& name, std::string_view content) const {
-        const auto file = path_ / name;
-        std::ofstream(file) << content;
-        return file.string();
-    }
-
-private:
-    std::filesystem::path path_;
-};
 
 // ---- the helper itself ----------------------------------------------------------------------
 

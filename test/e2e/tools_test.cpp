@@ -18,6 +18,7 @@
 #include "support/funnel_process.hpp"
 #include "support/json_fields.hpp"
 #include "support/loopback.hpp"
+#include "support/temp_dir.hpp"
 
 namespace funnel::test {
 namespace {
@@ -104,26 +105,6 @@ void expect_exact_messages(const std::string& json, std::uint64_t messages, std:
     EXPECT_EQ(json_u64(json, "holes"), 0U) << json;
     EXPECT_GT(json_double(json, "p99"), 0.0) << json;
 }
-
-class temp_dir {
-public:
-    temp_dir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "funnel-tools-XXXXXX");
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    std::filesystem::path path_;
-};
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path);

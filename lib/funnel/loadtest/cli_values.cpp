@@ -1,5 +1,8 @@
 #include "funnel/loadtest/cli_values.hpp"
 
+#include <boost/program_options/options_description.hpp>
+#include <boost/program_options/parsers.hpp>
+
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -162,6 +165,21 @@ std::string to_string(const host_port& hp) {
     if (hp.host.find(':') != std::string::npos)
         return "[" + hp.host + "]:" + std::to_string(hp.port);
     return hp.host + ":" + std::to_string(hp.port);
+}
+
+command_line::command_line(int argc, char** argv, std::initializer_list<const char*> switches,
+                           std::initializer_list<const char*> values) {
+    namespace po = boost::program_options;
+    po::options_description desc;
+    for (const char* name : switches)
+        desc.add_options()(name, "");
+    for (const char* name : values)
+        desc.add_options()(name, po::value<std::string>(), "");
+    try {
+        po::store(po::command_line_parser(argc, argv).options(desc).run(), vm_);
+    } catch (const po::error& e) {
+        throw usage_error(e.what());
+    }
 }
 
 } // namespace funnel::loadtest

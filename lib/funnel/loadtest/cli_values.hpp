@@ -4,7 +4,10 @@
 //
 // Thread-safety: plain functions with no shared state.
 
+#include <boost/program_options/variables_map.hpp>
+
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -37,6 +40,22 @@ double parse_number(std::string_view text, std::string_view option);
 
 // "host:port" or "[v6]:port". Port 0 only when allow_port_zero (a listen address).
 host_port parse_host_port(std::string_view text, std::string_view option, bool allow_port_zero);
+
+// The command line as given: each option in `switches` is a flag ("help,h" adds -h), each in
+// `values` takes one value; an unknown option or a missing value is a usage_error.
+class command_line {
+public:
+    command_line(int argc, char** argv, std::initializer_list<const char*> switches,
+                 std::initializer_list<const char*> values);
+    bool has(const char* name) const { return vm_.count(name) != 0; }
+    // The option's value, or null when it was not given.
+    const std::string* value(const char* name) const {
+        return has(name) ? &vm_[name].as<std::string>() : nullptr;
+    }
+
+private:
+    boost::program_options::variables_map vm_;
+};
 
 // "host:port", or "[v6]:port" when the host holds a ':'.
 std::string to_string(const host_port& hp);
