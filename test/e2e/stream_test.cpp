@@ -1,5 +1,6 @@
 // Stream mode end to end: the real service on 127.0.0.1, real client sockets, a real target.
 
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -286,6 +287,25 @@ TEST(Stream, IdleTimeoutClosesTheQuietPair) {
     EXPECT_GE(std::chrono::steady_clock::now() - before, 250ms);
     EXPECT_EQ(upstream.wait_for_end(5s), conn::outcome::eof);
     EXPECT_EQ(get(r.stats().idle_timeouts), 1u);
+}
+
+// A target that stops reading makes no progress: the pair is idle and closed after the timeout,
+// not held (with its share of the budget) for as long as the target stays silent.
+TEST(Stream, IdleTimeoutClosesAPairWhoseTargetStoppedReading) {
+    target_server target(128, 64 << 10);
+    auto c = relay_config(target.endpoint());
+    c.idle_timeout = config::seconds(0.3);
+    relay r(c);
+    conn client = r.connect();
+    conn silent = target.accept(); // never reads
+    std::thread writer([&client] {
+        error_code ignored; // the write fails once funnel resets the pair
+        const std::string data = random_bytes(32 << 20, 9);
+        net::write(client.socket(), net::buffer(data), ignored);
+    });
+    EXPECT_TRUE(poll_until([&] { return get(r.stats().idle_timeouts) == 1; }, 5s));
+    silent.reset(); // unblocks the writer whatever happened
+    writer.join();
 }
 
 TEST(Stream, StopDrainsWhatClientsSentBeforeClosing) {

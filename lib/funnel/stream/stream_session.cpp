@@ -146,6 +146,7 @@ void stream_session::on_write(end& dst, error_code ec, std::size_t bytes, std::s
         touch();
     } else {
         metrics::add(ctx_.stats.bytes_to_targets, bytes);
+        written_to_target_.fetch_add(bytes, std::memory_order_relaxed);
     }
     other(dst).reader.credit(chunks);
     do_write(dst);
@@ -260,10 +261,14 @@ void stream_session::arm_idle_timer() {
 void stream_session::on_idle_timer(error_code ec) {
     if (ec || (client_.closed && target_closed_))
         return;
-    // A client held back by backpressure is not idle: it waits for us, and what it sent is in
-    // our socket's receive buffer.
-    if (client_.reader.paused())
+    // Bytes written to the target since the last look count as activity too (they are counted on
+    // the target's strand, so the io thread only compares totals); a target that stopped
+    // reading makes none, and its pair is closed like any idle one.
+    if (const auto written = written_to_target_.load(std::memory_order_relaxed);
+        written != written_seen_) {
+        written_seen_ = written;
         touch();
+    }
     const auto idle_for = std::chrono::steady_clock::now() - last_activity_;
     if (idle_for >= ctx_.cfg.idle_timeout) {
         metrics::add(ctx_.stats.idle_timeouts, 1);

@@ -117,6 +117,8 @@ private:
     std::uint64_t bytes_up_ = 0;   // io thread: read from the client
     std::uint64_t bytes_down_ = 0; // io thread: written to the client
     std::atomic<bool> failed_{false};
+    std::atomic<std::uint64_t> written_to_target_{0}; // target strand adds, io thread reads
+    std::uint64_t written_seen_ = 0;                  // io thread: at the last idle check
 };
 
 } // namespace funnel
