@@ -395,6 +395,21 @@ TEST(Message, IdleTimeoutClosesAQuietClientAfterDeliveringItsMessages) {
     expect_all_delivered(sink, framing::line, {{"c0 s0 then silence"}});
 }
 
+// A client that falls silent in the middle of a message is closed like any idle one; the part it
+// sent is dropped and counted as cut short, not forwarded as if it were whole.
+TEST(Message, IdleTimeoutInsideAMessageCountsItTruncated) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.idle_timeout = config::seconds(0.3);
+    relay r(c);
+    conn client = r.connect();
+    client.write_all("c0 s0 whole\nc0 s1 and then sil");
+    EXPECT_EQ(client.wait_for_end(5s), conn::outcome::eof);
+    EXPECT_EQ(metrics::get(r.stats().idle_timeouts), 1u);
+    EXPECT_TRUE(poll_until([&] { return metrics::get(r.stats().messages_truncated) == 1; }));
+    expect_all_delivered(sink, framing::line, {{"c0 s0 whole"}});
+}
+
 } // namespace
 } // namespace funnel::test
 

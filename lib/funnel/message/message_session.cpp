@@ -91,8 +91,8 @@ void message_session::arm_idle_timer() {
             self->last_activity_ = std::chrono::steady_clock::now();
         if (std::chrono::steady_clock::now() - self->last_activity_ >= timeout) {
             metrics::add(self->ctx_.stats.idle_timeouts, 1);
-            self->finish(fmt::format("idle for {:.3f}s", self->ctx_.cfg.idle_timeout.count()),
-                         false);
+            // close(), not finish(): an unfinished message is counted and logged as cut short.
+            self->close(fmt::format("idle for {:.3f}s", self->ctx_.cfg.idle_timeout.count()));
             return;
         }
         self->arm_idle_timer();

@@ -30,7 +30,7 @@ struct metrics {
     alignas(64) counter messages_out{0};       // messages the target's kernel acknowledged
     alignas(64) counter messages_resent{0};    // written again after a connection broke
     alignas(64) counter oversize_dropped{0};   // messages over --max-message-size
-    alignas(64) counter messages_truncated{0}; // cut short by their client's EOF, dropped
+    alignas(64) counter messages_truncated{0}; // cut short by their client's end, dropped
     alignas(64) counter upstream_reconnects{0};
 
     static void add(counter& c, std::uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
