@@ -171,8 +171,12 @@ void service::begin_drain() {
     log_->info("draining {} connections (up to {:.1f}s)", registry_.size(),
                cfg_.drain_timeout.count());
     arm_drain_timer(to_steady(cfg_.drain_timeout));
-    if (registry_.size() == 0)
-        await_links_drained();
+    // An accept that completed before stop() may still be queued behind this handler, and its
+    // session must not find the links stopped: look at the registry once it has run.
+    net::post(io_, [this] {
+        if (registry_.size() == 0)
+            await_links_drained();
+    });
 }
 
 // First phase: clients may go on until --drain-timeout. Second phase (message mode): what the
