@@ -39,9 +39,9 @@
 #                     at least 20): slow relays end bounded, the rest is reported as lost
 #   --json            print one JSON line instead of the summary
 #   --no-install, --no-build   skip scripts/install-deps.sh / the build (compare.sh does both once)
-#   --tools-dir DIR   where funnel-load and funnel-sink are, relative to the repository root or
-#                     absolute (default build/release/app, which is built unless --no-build;
-#                     funnel is always taken from there)
+#   --bin-dir DIR     where funnel, funnel-load and funnel-sink are, relative to the repository
+#                     root or absolute (default build/release/app, built unless --no-build; a
+#                     given directory is used as it is: CI points it at its own build)
 #   --keep            keep the work directory (/tmp/funnel-loadtest.*: configs, logs, results)
 #
 # Builds build/release (funnel, funnel-load, funnel-sink) the way scripts/demo.sh does, and
@@ -76,7 +76,7 @@ cores=$(nproc)
 load_threads=""
 sink_threads=""
 max_seconds=""
-tools_dir=""
+bin_dir=""
 while [ $# -gt 0 ]; do
     opt=$1
     case $opt in
@@ -103,7 +103,7 @@ while [ $# -gt 0 ]; do
         --load-threads) load_threads=$val ;;
         --sink-threads) sink_threads=$val ;;
         --max-seconds) max_seconds=$val ;;
-        --tools-dir) tools_dir=$val ;;
+        --bin-dir) bin_dir=$val ;;
         --json) json=1 ;;
         --no-install) do_install=0 ;;
         --no-build) do_build=0 ;;
@@ -170,13 +170,13 @@ if [ "$do_install" = 1 ]; then
     case $relay in funnel | direct) ;; *) read -r -a more <<< "$(peer_packages "$relay")"; pkgs+=("${more[@]}") ;; esac
     peers_install "${pkgs[@]}" >&2
 fi
-bin=build/release/app
-if [ "$do_build" = 1 ]; then
+bin=${bin_dir:-build/release/app}
+if [ "$do_build" = 1 ] && [ -z "$bin_dir" ]; then
     cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUNNEL_BUILD_TESTS=OFF >/dev/null
     cmake --build build/release -j "$(nproc)" --target funnel funnel-load funnel-sink >&2
 fi
-tools=${tools_dir:-$bin} # funnel-load and funnel-sink
-for b in "$bin/funnel" "$tools/funnel-load" "$tools/funnel-sink"; do
+case $bin in /*) ;; *) bin=$root/$bin ;; esac
+for b in "$bin/funnel" "$bin/funnel-load" "$bin/funnel-sink"; do
     [ -x "$b" ] || die "$b is missing (build it, or drop --no-build)"
 done
 
@@ -186,7 +186,7 @@ if [ "$scenario" = latency ] && [ -z "$o_rate" ]; then
         [ "$json" = 1 ] || echo "latency: measuring the peak first (lines-16 through funnel)" >&2
         peak_json=$("$root/scripts/loadtest.sh" --relay funnel --scenario lines-16 --scale "$scale" --json --no-install \
                     --no-build --cores "$cores" ${workers:+--workers "$workers"} \
-                    ${tools_dir:+--tools-dir "$tools_dir"} \
+                    ${bin_dir:+--bin-dir "$bin_dir"} \
                     ${upstream:+--upstream-connections "$upstream"}) || true
         peak=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["messages_per_second"]))' \
                "$peak_json" 2>/dev/null) || die "could not measure the peak rate"
@@ -291,7 +291,7 @@ case $kind in
 esac
 [ -n "$duration" ] && expect=() # the count is not known in advance
 sink_timeout=$(awk -v m="$max_seconds" 'BEGIN { print int(m + 60) }')
-setsid "$tools/funnel-sink" --listen 127.0.0.1:0 --port-file "$work/sink.port" --mode "$sink_mode" \
+setsid "$bin/funnel-sink" --listen 127.0.0.1:0 --port-file "$work/sink.port" --mode "$sink_mode" \
     --threads "$sink_threads" "${expect[@]}" --idle-exit 3 --timeout "$sink_timeout" \
     --max-message-size 16MiB --result-file "$work/sink.json" > "$work/sink.out" 2> "$work/sink.err" &
 sink_pid=$!
@@ -392,7 +392,7 @@ load_err=$work/load.err
 [ "$progress" = on ] && load_err=/dev/stderr # the live line, on the terminal
 # In the background and waited for, so that a signal to this script is handled at once.
 timeout -k 5 "$(awk -v m="$max_seconds" 'BEGIN { print m + 30 }')" \
-    "$tools/funnel-load" "${largs[@]}" --progress "$progress" > "$work/load.out" 2> "$load_err" &
+    "$bin/funnel-load" "${largs[@]}" --progress "$progress" > "$work/load.out" 2> "$load_err" &
 load_pid=$!
 wait "$load_pid" || load_status=$?
 load_pid=""

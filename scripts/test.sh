@@ -26,10 +26,21 @@ configure_and_test() { # NAME SANITIZE
     stage "$1: test" ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 120
 }
 
+# The load-test script end to end on the release build: funnel-load through funnel into
+# funnel-sink, both modes, small and bounded; it fails when anything was lost, duplicated,
+# reordered or corrupted.
+load_test() {
+    local s
+    for s in lines-512 stream-64; do
+        scripts/loadtest.sh --scenario "$s" --scale 0.01 --no-build --bin-dir build/ci-release/app
+    done
+}
+
 stage "install dependencies" scripts/install-deps.sh
 for b in $builds; do
     case $b in
-        release) configure_and_test release "" ;;
+        release) configure_and_test release ""
+                 stage "release: load test" load_test ;;
         tsan) TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" configure_and_test tsan thread ;;
         asan) ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
                   configure_and_test asan address,undefined ;;
