@@ -172,10 +172,30 @@ TEST(ProcessConfig, HelpListsEveryFlagAndExits0) {
         for (const char* option :
              {"--listen", "--target", "--mode", "--workers", "--max-connections", "--idle-timeout",
               "--buffer-limit", "--connect-timeout", "--drain-timeout", "--stats-interval",
-              "--log-level", "--log-format", "--config", "--help", "--version"})
+              "--log-level", "--log-format", "--config", "--check-config", "--help", "--version"})
             EXPECT_NE(out.find(option), std::string::npos) << "help does not mention " << option;
         EXPECT_EQ(p.stderr_text(), "");
     }
+}
+
+TEST(ProcessConfig, CheckConfigPrintsTheSettingsAndExitsWithoutListening) {
+    funnel_process ok(funnel_binary,
+                      with_args({"--check-config", "--listen", "127.0.0.1:0", "--target",
+                                 "127.0.0.1:9", "--mode", "message", "--workers", "3"}));
+    EXPECT_EQ(ok.wait_for_exit(), exit_status::exited(0)) << ok.stderr_text();
+    const std::string out = ok.stdout_text();
+    EXPECT_TRUE(out.starts_with("funnel " FUNNEL_VERSION ": configuration ok\n")) << out;
+    for (const char* setting : {"mode=message", "target=127.0.0.1:9", "workers=3", "framing=line"})
+        EXPECT_NE(out.find(setting), std::string::npos) << out;
+    EXPECT_FALSE(any_line_contains(ok, "listening on"));
+
+    funnel_process bad(funnel_binary,
+                       with_args({"--check-config", "--listen", "127.0.0.1:0", "--target",
+                                  "127.0.0.1:9", "--idle-timeout", "soon"}));
+    EXPECT_EQ(bad.wait_for_exit(), exit_status::exited(2)) << bad.stderr_text();
+    EXPECT_TRUE(bad.stderr_text().starts_with("funnel: error: --idle-timeout"))
+        << bad.stderr_text();
+    EXPECT_EQ(bad.stdout_text(), "");
 }
 
 TEST(ProcessConfig, VersionPrintsTheVersionAndExits0) {

@@ -1,5 +1,7 @@
 #include "funnel/config/config.hpp"
 
+#include <spdlog/fmt/fmt.h>
+
 namespace funnel {
 
 std::string host_port::to_string() const {
@@ -8,6 +10,30 @@ std::string host_port::to_string() const {
         return "[" + host + "]:" + std::to_string(port);
     }
     return host + ":" + std::to_string(port);
+}
+
+std::string describe(const config& c) {
+    std::string listen;
+    for (const auto& l : c.listen) {
+        if (!listen.empty())
+            listen += ',';
+        listen += l.to_string();
+    }
+    std::string message; // settings only message mode uses
+    if (c.mode == relay_mode::message) {
+        message = fmt::format(" framing={} max-message-size={} oversize={} upstream-connections={} "
+                              "reconnect-backoff={}:{}ms",
+                              to_string(c.message_framing), c.max_message_size,
+                              to_string(c.oversize), c.upstream_connections,
+                              c.reconnect_backoff_min.count(), c.reconnect_backoff_max.count());
+    }
+    return fmt::format("mode={}{} listen={} target={} workers={} max-connections={} "
+                       "idle-timeout={}s buffer-limit={} connect-timeout={}s drain-timeout={}s "
+                       "stats-interval={}s log-level={} log-format={}",
+                       to_string(c.mode), message, listen, c.target.to_string(), c.workers,
+                       c.max_connections, c.idle_timeout.count(), c.buffer_limit,
+                       c.connect_timeout.count(), c.drain_timeout.count(), c.stats_interval.count(),
+                       to_string(c.level), to_string(c.format));
 }
 
 const char* to_string(relay_mode m) {

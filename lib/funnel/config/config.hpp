@@ -67,6 +67,10 @@ struct config {
     log_format format = log_format::text;
 };
 
+// The settings in effect, one line of "name=value" pairs: logged at start, printed by
+// --check-config.
+std::string describe(const config& c);
+
 const char* to_string(relay_mode m);
 const char* to_string(log_level l);
 const char* to_string(log_format f);

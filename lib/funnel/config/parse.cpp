@@ -183,6 +183,9 @@ struct option_set {
         general.add_options()                           //
             ("help,h", "show this help and exit")       //
             ("version,V", "print the version and exit") //
+            ("check-config",
+             "check the configuration (flags, FUNNEL_* variables, --config file), print the "
+             "settings in effect and exit: 0 when valid, 2 when not; opens no socket") //
             ("config", text("FILE"),
              "read settings from FILE: one 'option = value' per line, option names as below "
              "without the dashes ('#' starts a comment)");
@@ -627,6 +630,9 @@ parse_result parse_command_line(int argc, const char* const* argv,
     }
 
     result.cfg = build_config(sources);
+    if (sources.front().values.contains("check-config")) {
+        result.what = parse_result::action::check;
+    }
     return result;
 }
 

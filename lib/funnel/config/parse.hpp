@@ -26,9 +26,10 @@ public:
 };
 
 struct parse_result {
-    enum class action { run, help, version };
+    // check: --check-config, the configuration is valid and must not be run.
+    enum class action { run, check, help, version };
     action what = action::run;
-    config cfg;                        // valid only when what == run
+    config cfg;                        // valid only when what == run or check
     std::string text;                  // help text or "funnel <version>", without a final newline
     std::vector<std::string> warnings; // for main to log once the logger exists
 };

@@ -629,6 +629,20 @@ TEST_F(ParseConfigFile, UnreadableFileIsAnError) {
 
 // ---------------------------------------------------------------------------------------------
 
+TEST(ParseCheckConfig, ReturnsTheWholeCheckedConfigurationWithoutRunningIt) {
+    const parse_result r =
+        parse(with_minimal({"--check-config", "--workers", "3"}), {"FUNNEL_IDLE_TIMEOUT=2.5"});
+    EXPECT_EQ(r.what, parse_result::action::check);
+    EXPECT_EQ(r.cfg.workers, 3u);
+    EXPECT_EQ(r.cfg.idle_timeout.count(), 2.5); // the environment is checked too
+    // Checking is the whole parse: a bad value anywhere fails it as it would fail a start.
+    EXPECT_NE(error_of(with_minimal({"--check-config", "--buffer-limit", "5"})), "");
+    EXPECT_NE(error_of(with_minimal({"--check-config"}), {"FUNNEL_WORKERS=many"}), "");
+    // Only a flag asks for it: the environment and the config file cannot turn a start into a
+    // check.
+    EXPECT_EQ(parse(with_minimal(), {"FUNNEL_CHECK_CONFIG=1"}).what, parse_result::action::run);
+}
+
 TEST(ParseHelpAndVersion, HelpListsEveryOptionWithoutNeedingTheRest) {
     // No --target, a broken environment and a missing config file: --help must still work.
     const parse_result r =
@@ -937,17 +951,18 @@ namespace funnel {
 namespace {
 
 TEST(ParseMessageModeLimits, BufferLimitMustHoldTheLargestMessage) {
-    const char* argv[] = {"funnel", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
-                          "--mode", "message", "--max-message-size", "1MiB", "--buffer-limit",
-                          "1MiB"};
+    const char* argv[] = {"funnel",      "--listen",       "127.0.0.1:0", "--target",
+                          "127.0.0.1:9", "--mode",         "message",     "--max-message-size",
+                          "1MiB",        "--buffer-limit", "1MiB"};
     try {
         parse_command_line(static_cast<int>(std::size(argv)), argv, {});
         FAIL() << "accepted a buffer limit that cannot hold one message";
     } catch (const config_error& e) {
         EXPECT_NE(std::string(e.what()).find("--max-message-size"), std::string::npos) << e.what();
     }
-    const char* stream_argv[] = {"funnel", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
-                                 "--max-message-size", "1MiB", "--buffer-limit", "1MiB"};
+    const char* stream_argv[] = {"funnel",   "--listen",       "127.0.0.1:0",
+                                 "--target", "127.0.0.1:9",    "--max-message-size",
+                                 "1MiB",     "--buffer-limit", "1MiB"};
     EXPECT_NO_THROW(parse_command_line(static_cast<int>(std::size(stream_argv)), stream_argv, {}));
 }
 
