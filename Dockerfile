@@ -1,0 +1,28 @@
+# funnel's image: built FROM debian:bookworm with the same install step as the README, run FROM
+# debian:bookworm-slim with only the runtime libraries, as a non-root user.
+#   docker build -t funnel .
+#   docker run --rm -p 9000:9000 funnel --listen 0.0.0.0:9000 --target backend:9000
+# Every option can also come from FUNNEL_* variables instead (docker run -e FUNNEL_LISTEN=0.0.0.0:9000
+# -e FUNNEL_TARGET=backend:9000 funnel): with neither, funnel says what is missing and exits 2.
+
+FROM debian:bookworm AS build
+WORKDIR /src
+COPY scripts/install-deps.sh scripts/
+RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DFUNNEL_BUILD_TESTS=OFF -DFUNNEL_BUILD_BENCHMARKS=OFF \
+    && cmake --build /build --target funnel funnel-load funnel-sink \
+    && strip /build/app/funnel /build/app/funnel-load /build/app/funnel-sink
+
+FROM debian:bookworm-slim
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends \
+        libboost-program-options1.81.0 libspdlog1.10 libfmt9 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --no-create-home --shell /usr/sbin/nologin funnel
+# funnel-load and funnel-sink come along for load tests between containers.
+COPY --from=build /build/app/funnel /build/app/funnel-load /build/app/funnel-sink /usr/local/bin/
+USER funnel
+EXPOSE 9000
+ENTRYPOINT ["funnel"]
