@@ -123,7 +123,7 @@ net::any_io_executor service::target_executor() {
 
 void service::on_accept(tcp::socket socket) {
     if (registry_.size() >= cfg_.max_connections) {
-        metrics::add(stats_.connections_refused, 1);
+        metrics::add(stats_.refused(refusal::max_connections), 1);
         if (auto d = warnings_.allow(); d.allowed)
             log_->warn("refusing a connection: --max-connections {} reached{}",
                        cfg_.max_connections, suppressed_note(d));
@@ -269,7 +269,7 @@ void service::log_stats() {
                "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
                "paused reads={} connect failures={} resets={} idle timeouts={}{}",
                metrics::get(stats_.connections_active), metrics::get(stats_.connections_accepted),
-               metrics::get(stats_.connections_refused), metrics::get(stats_.bytes_from_clients),
+               stats_.refused_total(), metrics::get(stats_.bytes_from_clients),
                metrics::get(stats_.bytes_to_targets), metrics::get(stats_.bytes_from_targets),
                metrics::get(stats_.bytes_to_clients), to_targets_.bytes_held(),
                to_targets_.high_water(), to_targets_.byte_limit(), metrics::get(stats_.read_pauses),

@@ -1,6 +1,7 @@
 // Stream mode end to end: the real service on 127.0.0.1, real client sockets, a real target.
 
 #include <boost/asio/write.hpp>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -262,7 +263,7 @@ TEST(Stream, MaxConnectionsRefusesTheExtraClientOnly) {
 
     conn extra = r.connect();
     EXPECT_EQ(extra.wait_for_end(), conn::outcome::eof);
-    EXPECT_EQ(get(r.stats().connections_refused), 1u);
+    EXPECT_EQ(get(r.stats().refused(refusal::max_connections)), 1u);
     EXPECT_FALSE(target.pending(50ms));
 
     // The admitted pair still works both ways.
