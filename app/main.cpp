@@ -10,6 +10,7 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 int main(int argc, char** argv) {
@@ -33,7 +34,14 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    funnel::log_service logging(parsed.cfg.level, parsed.cfg.format);
+    spdlog::sink_ptr sink;
+    try {
+        sink = funnel::make_log_sink(parsed.cfg);
+    } catch (const std::exception& e) {
+        std::cerr << "funnel: error: cannot open the log file: " << e.what() << '\n';
+        return 1;
+    }
+    funnel::log_service logging(parsed.cfg.level, parsed.cfg.format, std::move(sink));
     auto& log = *logging.logger();
     for (const auto& w : parsed.warnings)
         log.warn("{}", w);

@@ -504,5 +504,52 @@ TEST(ProcessLogging, JsonFormatWritesOnlyJsonObjects) {
     EXPECT_TRUE(any_line_contains(p, "\"msg\":\"stopped\""));
 }
 
+std::string file_text(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(ProcessLogging, LogFileTakesEveryLineAndStandardErrorStaysQuiet) {
+    target_server target;
+    const temp_dir dir;
+    const std::string log = dir.file("funnel.log");
+    funnel_process p(funnel_binary, with_args(relay_args(target, {"--log-file", log})));
+
+    // "... info  listening on 127.0.0.1:PORT, forwarding to ..."
+    std::optional<tcp::endpoint> ep;
+    ASSERT_TRUE(poll_until([&] {
+        const std::string text = file_text(log);
+        const auto at = text.find("listening on ");
+        const auto end = text.find(", forwarding", at);
+        if (at == std::string::npos || end == std::string::npos)
+            return false;
+        const std::string address = text.substr(at + 13, end - at - 13);
+        const auto colon = address.rfind(':');
+        ep = tcp::endpoint(net::ip::make_address(address.substr(0, colon)),
+                           static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+        return true;
+    })) << file_text(log);
+    expect_relays(*ep, target, 11);
+    p.send_signal(SIGTERM);
+    EXPECT_EQ(p.wait_for_exit(), exit_status::exited(0));
+
+    const std::string text = file_text(log);
+    EXPECT_NE(text.find("starting"), std::string::npos) << text;
+    EXPECT_TRUE(text.ends_with(" stopped\n")) << text;
+    EXPECT_EQ(p.stderr_text(), "");
+}
+
+TEST(ProcessLogging, LogFileThatCannotBeOpenedExits1NamingIt) {
+    target_server target;
+    const temp_dir dir;
+    const std::string blocker = dir.write("not-a-directory", "");
+    funnel_process p(funnel_binary,
+                     with_args(relay_args(target, {"--log-file", blocker + "/funnel.log"})));
+    EXPECT_EQ(p.wait_for_exit(), exit_status::exited(1));
+    EXPECT_NE(p.stderr_text().find("cannot open the log file"), std::string::npos)
+        << p.stderr_text();
+    EXPECT_NE(p.stderr_text().find(blocker + "/funnel.log"), std::string::npos) << p.stderr_text();
+}
+
 } // namespace
 } // namespace funnel::test

@@ -27,13 +27,17 @@ std::string describe(const config& c) {
                               to_string(c.oversize), c.upstream_connections,
                               c.reconnect_backoff_min.count(), c.reconnect_backoff_max.count());
     }
+    const std::string log_file =
+        c.log_file.empty() ? std::string{}
+                           : fmt::format(" log-file={} log-file-size={} log-file-count={}",
+                                         c.log_file, c.log_file_size, c.log_file_count);
     return fmt::format("mode={}{} listen={} target={} workers={} max-connections={} "
                        "idle-timeout={}s buffer-limit={} connect-timeout={}s drain-timeout={}s "
-                       "stats-interval={}s log-level={} log-format={}",
+                       "stats-interval={}s log-level={} log-format={}{}",
                        to_string(c.mode), message, listen, c.target.to_string(), c.workers,
                        c.max_connections, c.idle_timeout.count(), c.buffer_limit,
                        c.connect_timeout.count(), c.drain_timeout.count(), c.stats_interval.count(),
-                       to_string(c.level), to_string(c.format));
+                       to_string(c.level), to_string(c.format), log_file);
 }
 
 const char* to_string(relay_mode m) {

@@ -65,6 +65,11 @@ struct config {
     std::chrono::milliseconds reconnect_backoff_max{10000};
     log_level level = log_level::info;
     log_format format = log_format::text;
+    // Empty: standard error, as containers expect. Otherwise this file, rotated once it would grow
+    // past log_file_size: funnel.log becomes funnel.1.log, funnel.1.log funnel.2.log, and so on.
+    std::string log_file;
+    std::size_t log_file_size = std::size_t{100} << 20;
+    std::size_t log_file_count = 5; // rotated files kept besides the current one
 };
 
 // The settings in effect, one line of "name=value" pairs: logged at start, printed by

@@ -43,6 +43,8 @@ constexpr std::uint64_t max_workers = 1024;
 constexpr std::size_t max_message_size_limit = std::size_t{1} << 30;
 // Each is a persistent connection to the target; more than this is a typo.
 constexpr std::uint64_t max_upstream_connections = 1024;
+constexpr std::size_t min_log_file_size = std::size_t{4} << 10;
+constexpr std::uint64_t max_log_file_count = 100;
 // An hour between reconnection attempts is already longer than anyone waits for.
 constexpr std::uint64_t max_backoff_ms = 3600000;
 
@@ -242,7 +244,15 @@ struct option_set {
 
         logging.add_options()                                                                 //
             ("log-level", text("LEVEL"), "trace, debug, info, warn or error (default: info)") //
-            ("log-format", text("FORMAT"), "text or json (default: text)");
+            ("log-format", text("FORMAT"), "text or json (default: text)")                    //
+            ("log-file", text("PATH"),
+             "write the log to this file instead of standard error, rotated by size") //
+            ("log-file-size", text("BYTES"),
+             "with --log-file: rotate once the file would grow past this; at least 4KiB "
+             "(default: 100MiB)") //
+            ("log-file-count", text("N"),
+             "with --log-file: rotated files kept, 1-100: funnel.log rotates to funnel.1.log (the "
+             "newest), funnel.2.log and so on; older ones are removed (default: 5)");
 
         command_line.add(general).add(endpoints).add(limits).add(message).add(logging);
         file.add(endpoints).add(limits).add(message).add(logging);
@@ -580,6 +590,29 @@ config build_config(const std::vector<source>& sources) {
 
     if (const auto g = pick(sources, "log-format")) {
         cfg.format = parse_choice(*g, std::array{log_format::text, log_format::json});
+    }
+
+    if (const auto g = pick(sources, "log-file")) {
+        cfg.log_file = std::string(trim(g->value()));
+        if (cfg.log_file.empty()) {
+            fail(g->where, "the path is empty");
+        }
+    }
+
+    if (const auto g = pick(sources, "log-file-size")) {
+        cfg.log_file_size = parse_size(g->value(), g->where);
+        if (cfg.log_file_size < min_log_file_size) {
+            fail(g->where, quote(trim(g->value())) + " is below the minimum of 4KiB");
+        }
+    }
+
+    if (const auto g = pick(sources, "log-file-count")) {
+        const std::uint64_t n = parse_count(g->value(), g->where);
+        if (n == 0 || n > max_log_file_count) {
+            fail(g->where, quote(trim(g->value())) + " is out of range (1-" +
+                               std::to_string(max_log_file_count) + ")");
+        }
+        cfg.log_file_count = static_cast<std::size_t>(n);
     }
 
     // A message is held whole until its last byte arrives, in read buffers from the budget: one

@@ -5,6 +5,7 @@
 #include <spdlog/async_logger.h>
 #include <spdlog/details/thread_pool.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -144,6 +145,14 @@ std::unique_ptr<spdlog::formatter> make_formatter(log_format format) {
         std::string(spdlog::details::os::default_eol), std::move(flags));
 }
 
+spdlog::sink_ptr make_log_sink(const config& cfg) {
+    if (cfg.log_file.empty()) {
+        return std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    }
+    return std::make_shared<spdlog::sinks::rotating_file_sink_mt>(cfg.log_file, cfg.log_file_size,
+                                                                  cfg.log_file_count);
+}
+
 spdlog::level::level_enum to_spdlog_level(log_level level) noexcept {
     switch (level) {
     case log_level::trace:
@@ -174,9 +183,10 @@ log_service::log_service(log_level level, log_format format, spdlog::sink_ptr si
                                                      spdlog::async_overflow_policy::overrun_oldest);
     logger_->set_level(to_spdlog_level(level));
     logger_->set_formatter(make_formatter(format));
-    // Errors are written out (by the worker, not the caller) as soon as they are dequeued, in
-    // case the process dies before anything else flushes.
-    logger_->flush_on(spdlog::level::err);
+    // Every line is written out as soon as the worker dequeues it (the worker flushes, never the
+    // caller): a log file's stdio buffer would otherwise hold the last lines back from `tail -f`
+    // and lose them if the process dies. Lines are few (warnings are rate limited).
+    logger_->flush_on(spdlog::level::trace);
 }
 
 log_service::~log_service() {

@@ -37,6 +37,11 @@ namespace detail {
 class flush_barrier_sink;
 } // namespace detail
 
+// Where the lines go: standard error, or cfg.log_file rotated by size (spdlog's rotating sink,
+// which rotates on the log worker thread, never on the caller's). Throws spdlog::spdlog_ex,
+// naming the file, when it cannot be opened.
+spdlog::sink_ptr make_log_sink(const config& cfg);
+
 // funnel's level names mapped onto spdlog's (warn -> warn, error -> err).
 spdlog::level::level_enum to_spdlog_level(log_level level) noexcept;
 

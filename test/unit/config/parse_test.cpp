@@ -178,6 +178,34 @@ TEST(ParseFlags, EveryLogLevelAndFormatIsAcceptedAnyCase) {
     EXPECT_EQ(parse(with_minimal({"--log-format", "text"})).cfg.format, funnel::log_format::text);
 }
 
+TEST(ParseFlags, LogFileAndItsRotation) {
+    const config defaults = parse(with_minimal()).cfg;
+    EXPECT_EQ(defaults.log_file, "");
+    EXPECT_EQ(defaults.log_file_size, std::size_t{100} << 20);
+    EXPECT_EQ(defaults.log_file_count, 5u);
+
+    const config c = parse(with_minimal({"--log-file", "/var/log/funnel.log", "--log-file-size",
+                                         "4KiB", "--log-file-count", "100"}))
+                         .cfg;
+    EXPECT_EQ(c.log_file, "/var/log/funnel.log");
+    EXPECT_EQ(c.log_file_size, 4096u);
+    EXPECT_EQ(c.log_file_count, 100u);
+    EXPECT_NE(funnel::describe(c).find(" log-file=/var/log/funnel.log log-file-size=4096 "
+                                       "log-file-count=100"),
+              std::string::npos)
+        << funnel::describe(c);
+    EXPECT_EQ(funnel::describe(defaults).find("log-file"), std::string::npos);
+
+    EXPECT_EQ(parse(with_minimal(), {"FUNNEL_LOG_FILE=/tmp/f.log"}).cfg.log_file, "/tmp/f.log");
+    EXPECT_EQ(error_of(with_minimal({"--log-file", " "})), "--log-file: the path is empty");
+    EXPECT_EQ(error_of(with_minimal({"--log-file-size", "4095"})),
+              "--log-file-size: '4095' is below the minimum of 4KiB");
+    EXPECT_EQ(error_of(with_minimal({"--log-file-count", "0"})),
+              "--log-file-count: '0' is out of range (1-100)");
+    EXPECT_EQ(error_of(with_minimal({"--log-file-count", "101"})),
+              "--log-file-count: '101' is out of range (1-100)");
+}
+
 TEST(ParseFlags, BufferLimitMinimumIsOneReadBuffer) {
     EXPECT_EQ(parse(with_minimal({"--buffer-limit", "64KiB"})).cfg.buffer_limit,
               config::min_read_size);

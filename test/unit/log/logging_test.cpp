@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -18,6 +20,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "support/temp_dir.hpp"
 
 namespace funnel {
 namespace {
@@ -538,6 +542,53 @@ TEST(LogService, FlushReturnsWhenItsMarkerIsOverwritten) {
     EXPECT_EQ(lines[1], "fill 0");
     EXPECT_EQ(lines[2], "flood 0");
     EXPECT_EQ(lines[1 + capacity], "flood " + std::to_string(capacity - 1));
+}
+
+std::string file_text(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(LogFile, RotatesBySizeAndKeepsTheNewestFiles) {
+    const test::temp_dir dir;
+    config cfg;
+    cfg.log_file = dir.file("funnel.log");
+    cfg.log_file_size = 4096;
+    cfg.log_file_count = 2;
+    constexpr int lines_logged = 500; // about 35 KiB: many rotations
+    {
+        log_service service(log_level::info, log_format::text, make_log_sink(cfg));
+        for (int i = 0; i < lines_logged; ++i)
+            service.logger()->info("line {:03}", i);
+        service.flush();
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir.file("funnel.3.log")));
+    // Oldest first: what is kept is the newest lines, consecutive, across the three files.
+    std::vector<std::string> kept;
+    for (const char* name : {"funnel.2.log", "funnel.1.log", "funnel.log"}) {
+        const std::filesystem::path path = dir.file(name);
+        ASSERT_TRUE(std::filesystem::exists(path)) << name;
+        EXPECT_LE(std::filesystem::file_size(path), cfg.log_file_size) << name;
+        for (const auto& line : split_lines(file_text(path)))
+            kept.push_back(line);
+    }
+    ASSERT_GT(kept.size(), 100u); // three files of about 4 KiB of 38-byte lines
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+        const int expected = lines_logged - static_cast<int>(kept.size() - i);
+        EXPECT_TRUE(kept[i].ends_with(fmt::format(" info  line {:03}", expected))) << kept[i];
+    }
+}
+
+TEST(LogFile, AFileThatCannotBeOpenedThrowsNamingIt) {
+    const test::temp_dir dir;
+    config cfg;
+    cfg.log_file = dir.write("not-a-directory", "") + "/funnel.log";
+    try {
+        make_log_sink(cfg);
+        ADD_FAILURE() << "expected spdlog_ex";
+    } catch (const spdlog::spdlog_ex& e) {
+        EXPECT_NE(std::string(e.what()).find(cfg.log_file), std::string::npos) << e.what();
+    }
 }
 
 } // namespace
