@@ -51,13 +51,17 @@ Faults, per connection (for tests of what sends to it):
   --read-rate SIZE          read at most SIZE bytes per second
   --close-after SIZE        close after reading SIZE bytes
   --reset-after SIZE        reset (SO_LINGER 0, close) after reading SIZE bytes
+  --restart-every SECONDS   restart like a target being redeployed: stop listening, close each
+                            connection gracefully (FIN, then read until the sender closes, so
+                            nothing it wrote is left unread), stay down --down-for SECONDS
+                            (default 1), listen again on the same address; repeat
 
 Output:
   --result-file PATH        also write the JSON line to PATH
   --help                    print this and exit
 
 SIZE takes an optional B, KiB, MiB or GiB suffix; SECONDS take decimals (0.5) or ms.
-JSON fields: tool mode stop connections connections_ended bytes messages unique duplicated
+JSON fields: tool mode stop connections connections_ended restarts bytes messages unique duplicated
 reordered corrupted holes clients seconds messages_per_second megabytes_per_second
 latency_us{p50,p90,p99,p999,max} (line/length) streams_complete streams_short (bulk) verdict.
 )";
@@ -84,7 +88,7 @@ cli parse(int argc, char** argv) {
                                 {"listen", "port-file", "mode", "threads", "max-message-size",
                                  "expect-messages", "expect-bytes", "expect-connections",
                                  "idle-exit", "timeout", "read-rate", "close-after", "reset-after",
-                                 "result-file"});
+                                 "restart-every", "down-for", "result-file"});
     cli c;
     if (args.has("help")) {
         c.help = true;
@@ -150,6 +154,14 @@ cli parse(int argc, char** argv) {
         cfg.close_after = lt::parse_size(*v, "--close-after");
     if (const auto* v = text("reset-after"))
         cfg.reset_after = lt::parse_size(*v, "--reset-after");
+    if (const auto* v = text("restart-every")) {
+        const double s = lt::parse_seconds(*v, "--restart-every");
+        if (s <= 0)
+            throw lt::usage_error("--restart-every: must be more than 0");
+        cfg.restart_every = to_duration(s);
+    }
+    if (const auto* v = text("down-for"))
+        cfg.down_for = to_duration(lt::parse_seconds(*v, "--down-for"));
     if (const auto* v = text("port-file"))
         c.port_file = *v;
     if (const auto* v = text("result-file"))

@@ -78,6 +78,8 @@ struct worker {
     std::uint64_t streams_short = 0;
     std::uint64_t streams_corrupted = 0;
     std::thread thread;
+    // Its connections, for a restart (--restart-every); pruned as it grows.
+    std::vector<std::weak_ptr<class connection>> live;
 };
 
 // One accepted connection, on its worker's thread. Kept alive by its pending handler.
@@ -98,6 +100,9 @@ public:
     }
 
     void start() {
+        if (w_.live.size() == w_.live.capacity())
+            std::erase_if(w_.live, [](const auto& c) { return c.expired(); });
+        w_.live.push_back(weak_from_this());
         error_code ec;
         socket_.non_blocking(true, ec);
         if (ec) {
@@ -109,6 +114,15 @@ public:
             return;
         }
         read();
+    }
+
+    // A restart: FIN now, and go on reading until the sender's EOF, so that whatever it wrote
+    // before it saw the FIN is read and counted.
+    void close_gracefully() {
+        if (ended_)
+            return;
+        error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
     }
 
 private:
@@ -314,11 +328,7 @@ struct sink_server::impl {
         tcp::resolver resolver(control);
         const auto results = resolver.resolve(cfg.listen_host, std::to_string(cfg.listen_port),
                                               tcp::resolver::passive);
-        const tcp::endpoint ep = results.begin()->endpoint();
-        acceptor.open(ep.protocol());
-        acceptor.set_option(net::socket_base::reuse_address(true));
-        acceptor.bind(ep);
-        acceptor.listen(net::socket_base::max_listen_connections);
+        listen(results.begin()->endpoint());
 
         const std::size_t buffer_size =
             cfg.read_size + (is_message_mode(cfg.mode) ? cfg.max_message_size + 4 : 0);
@@ -343,6 +353,47 @@ struct sink_server::impl {
                 if (w->thread.joinable())
                     w->thread.join();
         }
+    }
+
+    void listen(const tcp::endpoint& ep) {
+        acceptor.open(ep.protocol());
+        acceptor.set_option(net::socket_base::reuse_address(true));
+        acceptor.bind(ep);
+        acceptor.listen(net::socket_base::max_listen_connections);
+    }
+
+    // --restart-every: down (no listener, every connection closing gracefully), then up again.
+    void arm_restart() {
+        restart_timer.expires_after(*cfg.restart_every);
+        restart_timer.async_wait([this](error_code ec) {
+            if (ec || finished)
+                return;
+            ++restarts;
+            const tcp::endpoint ep = acceptor.local_endpoint();
+            error_code ignored;
+            acceptor.close(ignored);
+            for (auto& w : workers)
+                net::post(w->io, [&w = *w] {
+                    for (const auto& weak : w.live)
+                        if (const auto c = weak.lock())
+                            c->close_gracefully();
+                    w.live.clear();
+                });
+            restart_timer.expires_after(cfg.down_for);
+            restart_timer.async_wait([this, ep](error_code e) {
+                if (e || finished)
+                    return;
+                try {
+                    listen(ep);
+                } catch (const std::exception&) {
+                    // The port was taken meanwhile: stay down, the sender keeps holding.
+                    finish("restart-failed");
+                    return;
+                }
+                do_accept();
+                arm_restart();
+            });
+        });
     }
 
     void do_accept() {
@@ -404,6 +455,7 @@ struct sink_server::impl {
         timeout_timer.cancel();
         idle_timer.cancel();
         accept_retry.cancel();
+        restart_timer.cancel();
         for (auto& w : workers)
             w->io.stop();
         for (auto& w : workers)
@@ -432,6 +484,8 @@ struct sink_server::impl {
         }
         if (cfg.idle_exit)
             watch_idle();
+        if (cfg.restart_every)
+            arm_restart();
         control.run();
         finish("stopped");
         return result();
@@ -450,9 +504,11 @@ struct sink_server::impl {
     net::steady_timer timeout_timer{control};
     net::steady_timer idle_timer{control};
     net::steady_timer accept_retry{control};
+    net::steady_timer restart_timer{control};
     std::vector<tcp::socket> parked; // --no-read: accepted, never read
     std::size_t next_worker = 0;
     std::uint64_t accepted = 0;
+    std::uint64_t restarts = 0;
     std::uint64_t idle_bytes = 0;
     clock::time_point idle_since{};
     bool finished = false;
@@ -465,6 +521,7 @@ sink_result sink_server::impl::result() const {
     r.stop = stop_reason;
     r.connections = accepted;
     r.connections_ended = shared.ended.load();
+    r.restarts = restarts;
     latency_histogram latency;
     std::uint64_t first = 0;
     std::uint64_t last = 0;
@@ -540,6 +597,7 @@ std::string sink_result::to_json() const {
         .text("stop", stop)
         .number("connections", connections)
         .number("connections_ended", connections_ended)
+        .number("restarts", restarts)
         .number("bytes", bytes)
         .number("messages", messages)
         .number("unique", unique)

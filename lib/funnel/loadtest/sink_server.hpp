@@ -50,6 +50,12 @@ struct sink_config {
     std::uint64_t read_rate = 0; // bytes per second; 0: as fast as possible
     std::optional<std::uint64_t> close_after;
     std::optional<std::uint64_t> reset_after;
+    // A target that restarts: every `restart_every` it stops listening and closes each
+    // connection gracefully (FIN, then it reads until the sender closes too, so nothing the
+    // sender wrote is left unread), stays down for `down_for`, then listens again on the same
+    // address.
+    std::optional<std::chrono::nanoseconds> restart_every;
+    std::chrono::nanoseconds down_for{std::chrono::seconds(1)};
 
     std::size_t max_message_size = 1024 * 1024; // the largest body (message modes)
     std::size_t read_size = 256 * 1024;
@@ -60,6 +66,7 @@ struct sink_result {
     std::string stop;              // what stopped it: "expect-messages", "timeout", "signal", ...
     std::uint64_t connections = 0; // accepted
     std::uint64_t connections_ended = 0; // ended with EOF
+    std::uint64_t restarts = 0;          // --restart-every
     std::uint64_t bytes = 0;
     std::uint64_t messages = 0;
     std::uint64_t unique = 0;
