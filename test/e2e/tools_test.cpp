@@ -234,6 +234,46 @@ TEST(ToolsThroughFunnel, MessagesFanInWithoutLossDuplicationOrReordering) {
     }
 }
 
+// A target that restarts gracefully (FIN, then it reads everything until funnel closes) several
+// times mid-run: nothing is lost, nothing reordered, and every message the target sees twice is
+// one funnel counted as sent again. Writes in flight when the connection broke count too: part of
+// such a write may have reached the target before funnel noticed.
+TEST(ToolsThroughFunnel, TargetRestartsLoseNothingAndEveryDuplicateIsCountedAsResent) {
+    constexpr std::uint64_t connections = 8;
+    constexpr std::uint64_t per_connection = 20000;
+    constexpr std::uint64_t total = connections * per_connection;
+    // Not --expect-messages, which counts duplicates too: the sink stops once the flow has ended.
+    sink_process sink(
+        {"--mode", "line", "--idle-exit", "2", "--restart-every", "0.3", "--down-for", "0.1"});
+    funnel_process relay(
+        funnel_binary,
+        with_args({"--listen", "127.0.0.1:0", "--target", sink.target(), "--mode", "message",
+                   "--reconnect-backoff", "10:50", "--stats-interval", "0"}));
+    const auto ep = relay.wait_for_listening();
+    ASSERT_TRUE(ep) << relay.stderr_text();
+    // Paced over about 1.6 s, so that the restarts fall in the middle of the flow.
+    const auto [load_status, load] =
+        run_load({"--target", "127.0.0.1:" + std::to_string(ep->port()), "--connections",
+                  std::to_string(connections), "--messages", std::to_string(per_connection),
+                  "--rate", "100000"});
+    EXPECT_EQ(load_status, exit_status::exited(0)) << load;
+
+    const auto [status, json] = sink.result();
+    EXPECT_GE(json_u64(json, "restarts"), 2U) << json;
+    EXPECT_EQ(json_u64(json, "unique"), total) << json;
+    EXPECT_EQ(json_u64(json, "holes"), 0U) << json;
+    EXPECT_EQ(json_u64(json, "reordered"), 0U) << json;
+    EXPECT_EQ(json_u64(json, "corrupted"), 0U) << json;
+
+    relay.send_signal(SIGTERM);
+    EXPECT_EQ(relay.wait_for_exit(), exit_status::exited(0)) << relay.stderr_text();
+    const auto stats = relay.wait_for_stderr(" resent=");
+    ASSERT_TRUE(stats) << relay.stderr_text();
+    const auto at = stats->find(" resent=") + 8;
+    const std::uint64_t resent = std::stoull(stats->substr(at, stats->find(' ', at) - at));
+    EXPECT_LE(json_u64(json, "duplicated"), resent) << json << "\n" << *stats;
+}
+
 // ---- the sink's verdicts --------------------------------------------------------------------
 
 TEST(ToolsSink, ReportsLostDuplicatedReorderedAndCorruptedMessages) {
@@ -398,6 +438,7 @@ TEST(ToolsCli, BadValuesExitWith2AndOneErrorLine) {
         {&sink_binary, {"--mode", "nope"}, "--mode"},
         {&sink_binary, {"--expect-bytes", "12XB"}, "'12XB'"},
         {&sink_binary, {"--timeout", "-1"}, "--timeout"},
+        {&sink_binary, {"--restart-every", "0"}, "--restart-every"},
         {&sink_binary, {"--listen", "localhost"}, "--listen"},
         {&sink_binary, {"--no-such-flag"}, "no-such-flag"},
         {&load_binary, {"--messages", "10"}, "--target is required"},

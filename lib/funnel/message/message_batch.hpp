@@ -47,7 +47,7 @@ struct message_batch {
     }
     bool empty() const { return spans.empty(); }
 
-    // Drops the messages that lie wholly or partly within the first `acknowledged` bytes:
+    // Drops the messages that lie wholly within the first `acknowledged` bytes:
     // after a broken connection, what the target's kernel took need not be sent again, and a
     // resend must start at a message boundary. Returns how many messages were dropped.
     std::size_t drop_acknowledged(std::size_t acknowledged, framing f);

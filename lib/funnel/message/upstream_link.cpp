@@ -142,35 +142,37 @@ void upstream_link::do_write() {
         return;
     // Whole batches only, so that what is unacknowledged always starts at a message boundary;
     // the first batch goes even when it alone has more spans than one system call takes.
+    // They join unacked_ now, not when the write completes: if the connection breaks meanwhile,
+    // part of the write may have reached the target, and the acknowledged count must be able to
+    // account for it (and a resend must count it).
     gather_.clear();
-    std::size_t batches = 0;
-    for (const message_batch& b : pending_) {
-        if (batches > 0 && gather_.size() + b.spans.size() > max_gather)
+    std::size_t bytes = 0;
+    while (!pending_.empty()) {
+        message_batch& b = pending_.front();
+        if (bytes > 0 && gather_.size() + b.spans.size() > max_gather)
             break;
         for (const auto& s : b.spans)
             gather_.push_back(net::buffer(s.data, s.length));
-        ++batches;
+        bytes += b.bytes;
+        written_ += b.bytes;
+        unacked_.push_back({std::move(b), written_});
+        pending_.pop_front();
     }
     writing_ = true;
     net::async_write(socket_, std::span<const net::const_buffer>(gather_),
                      [self = shared_from_this(), gen = generation_,
-                      batches](error_code ec, std::size_t) { self->on_write(gen, ec, batches); });
+                      bytes](error_code ec, std::size_t) { self->on_write(gen, ec, bytes); });
 }
 
-void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_t batches) {
+void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_t bytes) {
     if (generation != generation_)
-        return; // the connection this write was on is gone; its batches were kept in pending_
+        return; // the connection this write was on is gone; on_broken requeued its batches
     writing_ = false;
     if (ec) {
         on_broken(generation, ec, "write");
         return;
     }
-    for (std::size_t i = 0; i < batches; ++i) {
-        written_ += pending_.front().bytes;
-        metrics::add(stats_.bytes_to_targets, pending_.front().bytes);
-        unacked_.push_back({std::move(pending_.front()), written_});
-        pending_.pop_front();
-    }
+    metrics::add(stats_.bytes_to_targets, bytes);
     sample_acks();
     do_write();
 }

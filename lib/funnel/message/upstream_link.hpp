@@ -70,9 +70,10 @@ public:
     net::any_io_executor get_executor() const { return strand_; }
 
 private:
+    // A batch written, or being written (the last ones while writing_), on this connection.
     struct sent {
         message_batch batch;
-        std::uint64_t end; // bytes written on this connection once the batch was
+        std::uint64_t end; // bytes written on this connection once the batch is
     };
 
     void do_connect();
@@ -80,7 +81,7 @@ private:
     void schedule_reconnect();
     void watch_for_close();
     void do_write();
-    void on_write(std::uint64_t generation, error_code ec, std::size_t batches);
+    void on_write(std::uint64_t generation, error_code ec, std::size_t bytes);
     std::optional<std::uint64_t> release_acknowledged(); // the acknowledged byte count, if known
     void sample_acks();
     void arm_ack_timer();
