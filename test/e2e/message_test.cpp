@@ -479,3 +479,32 @@ TEST(Message, OversizedMessagesFromOneClientLeaveTheOthersUntouched) {
 
 } // namespace
 } // namespace funnel::test
+
+namespace funnel::test {
+namespace {
+
+// A target name that does not resolve is a target that is down: funnel takes the clients'
+// messages, holds them, keeps trying (resolving again each time) and keeps serving clients.
+TEST(Message, UnresolvableTargetHoldsTheMessagesKeepsRetryingAndKeepsServing) {
+    auto c = message_config(tcp::endpoint(net::ip::make_address("127.0.0.1"), 9), framing::line);
+    c.target.host = "no-such-host.invalid";
+    c.upstream_connections = 1;
+    c.drain_timeout = config::seconds(0.2); // the held messages cannot go anywhere at the end
+    relay r(c);
+    send_lines(r, 4, 50, true); // each client closed after funnel took all it sent
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 200; }));
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().connect_failures) >= 3; }))
+        << r.log_text();
+    EXPECT_EQ(get(r.stats().messages_out), 0u);
+    EXPECT_GT(r.service().target_buffers().bytes_held(), 0u);
+    EXPECT_TRUE(r.logged("no-such-host.invalid")) << r.log_text();
+
+    conn late = r.connect();
+    late.write_all("c9 s0 still accepted\n");
+    late.shutdown_send();
+    EXPECT_EQ(late.wait_for_end(), conn::outcome::eof);
+    EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 201; }));
+}
+
+} // namespace
+} // namespace funnel::test
