@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/write.hpp>
+
 #include <map>
 #include <random>
 #include <thread>
@@ -410,6 +412,63 @@ TEST(Message, IdleTimeoutInsideAMessageCountsItTruncated) {
     expect_all_delivered(sink, framing::line, {{"c0 s0 whole"}});
 }
 
+// Writes `piece` every `pace` until funnel ends the connection (or `steps` went by); returns how
+// many pieces went out. The pace is what is under test, not a synchronisation: each step waits
+// for the connection's end with that timeout.
+std::size_t trickle(conn& client, std::string_view piece, duration pace, std::size_t steps) {
+    std::string ignored;
+    for (std::size_t i = 0; i < steps; ++i) {
+        if (client.read_available(ignored, pace) != conn::outcome::timeout)
+            return i;
+        error_code ec;
+        net::write(client.socket(), net::buffer(piece), ec);
+        if (ec)
+            return i;
+    }
+    return steps;
+}
+
+// Slowloris: a client trickling one byte at a time is never idle, but one message may take at
+// most --idle-timeout to arrive; then the client is closed and the part is counted cut short.
+TEST(Message, AMessageTricklingInLongerThanTheIdleTimeoutClosesTheClient) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.idle_timeout = config::seconds(0.3);
+    relay r(c);
+    conn client = r.connect();
+    client.write_all("c0 s0 whole\n");
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t bytes = trickle(client, "x", 20ms, 250); // 5 s at most
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(bytes, 250u) << "still open after 5 s of a message that never ends";
+    EXPECT_GE(took, 300ms);
+    EXPECT_EQ(metrics::get(r.stats().idle_timeouts), 1u);
+    EXPECT_TRUE(poll_until([&] { return metrics::get(r.stats().messages_truncated) == 1; }));
+    EXPECT_TRUE(r.logged("a message took longer than --idle-timeout")) << r.log_text();
+    expect_all_delivered(sink, framing::line, {{"c0 s0 whole"}});
+}
+
+// The limit is per message: a slow client whose every message arrives within --idle-timeout
+// stays connected however long it goes on.
+TEST(Message, ASlowClientWhoseMessagesEachArriveInTimeStaysConnected) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.idle_timeout = config::seconds(0.3);
+    relay r(c);
+    conn client = r.connect();
+    // "c0 sN\n" in two halves 50 ms apart, for 1.2 s: four idle timeouts long.
+    std::vector<std::string> sent;
+    for (std::size_t i = 0; i < 12; ++i) {
+        sent.push_back("c0 s" + std::to_string(i));
+        ASSERT_EQ(trickle(client, sent.back().substr(0, 3), 50ms, 1), 1u) << "closed at " << i;
+        ASSERT_EQ(trickle(client, sent.back().substr(3) + "\n", 50ms, 1), 1u) << "closed at " << i;
+    }
+    client.shutdown_send();
+    EXPECT_EQ(client.wait_for_end(), conn::outcome::eof);
+    EXPECT_EQ(metrics::get(r.stats().idle_timeouts), 0u);
+    expect_all_delivered(sink, framing::line, {sent});
+}
+
 } // namespace
 } // namespace funnel::test
 
@@ -493,8 +552,7 @@ TEST(Message, UnresolvableTargetHoldsTheMessagesKeepsRetryingAndKeepsServing) {
     relay r(c);
     send_lines(r, 4, 50, true); // each client closed after funnel took all it sent
     ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 200; }));
-    ASSERT_TRUE(poll_until([&] { return get(r.stats().connect_failures) >= 3; }))
-        << r.log_text();
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().connect_failures) >= 3; })) << r.log_text();
     EXPECT_EQ(get(r.stats().messages_out), 0u);
     EXPECT_GT(r.service().target_buffers().bytes_held(), 0u);
     EXPECT_TRUE(r.logged("no-such-host.invalid")) << r.log_text();

@@ -213,7 +213,8 @@ struct option_set {
             ("max-connections", text("N"),
              "most clients connected at once (default: 10000)") //
             ("idle-timeout", text("SECONDS"),
-             "close a client connection idle for this long; 0 = never (default: 0)") //
+             "close a client connection idle for this long (message mode: also one whose current "
+             "message has taken this long to arrive); 0 = never (default: 0)") //
             ("buffer-limit", text("BYTES"),
              "bytes held for the target, all clients together; at least 64KiB, the size of "
              "one read buffer (default: 64MiB)") //

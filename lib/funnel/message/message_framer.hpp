@@ -49,6 +49,9 @@ public:
     ended finish(bool clean);
 
     const frame_decoder& decoder() const { return decoder_; }
+    // Whether the bytes so far end inside a message (or its length prefix, or an oversize
+    // message being skipped): the client owes us the rest.
+    bool inside_message() const { return decoder_.at_eof().kind != frame_decoder::eof_kind::clean; }
     std::uint64_t messages() const { return messages_; }
 
 private:

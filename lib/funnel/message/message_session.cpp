@@ -81,22 +81,45 @@ void message_session::arm_idle_timer() {
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(ctx_.cfg.idle_timeout);
     if (timeout.count() <= 0 || closed_)
         return;
-    idle_timer_.expires_at(last_activity_ + timeout);
+    auto deadline = last_activity_ + timeout;
+    if (const auto since = message_started(); since)
+        deadline = std::min(deadline, *since + timeout);
+    idle_timer_.expires_at(deadline);
     idle_timer_.async_wait([self = shared_from_this(), timeout](error_code ec) {
         if (ec || self->closed_)
             return;
-        // A client held back by backpressure is not idle: it waits for us, and what it sent is
-        // in our socket's receive buffer.
+        const auto now = std::chrono::steady_clock::now();
+        // A client held back by backpressure is neither idle nor slow: it waits for us, and what
+        // it sent is in our socket's receive buffer.
         if (self->reader_.paused())
-            self->last_activity_ = std::chrono::steady_clock::now();
-        if (std::chrono::steady_clock::now() - self->last_activity_ >= timeout) {
+            self->last_activity_ = self->excused_until_ = now;
+        // close(), not finish(): an unfinished message is counted and logged as cut short.
+        if (now - self->last_activity_ >= timeout) {
             metrics::add(self->ctx_.stats.idle_timeouts, 1);
-            // close(), not finish(): an unfinished message is counted and logged as cut short.
             self->close(fmt::format("idle for {:.3f}s", self->ctx_.cfg.idle_timeout.count()));
+            return;
+        }
+        if (const auto since = self->message_started(); since && now - *since >= timeout) {
+            metrics::add(self->ctx_.stats.idle_timeouts, 1);
+            const auto why =
+                fmt::format("a message took longer than --idle-timeout {:.3f}s to arrive",
+                            self->ctx_.cfg.idle_timeout.count());
+            if (auto d = self->ctx_.warnings.allow(); d.allowed)
+                self->ctx_.log->warn("#{} {}: {}; closing the client{}", self->id_, self->peer_,
+                                     why, suppressed_note(d));
+            self->close(why);
             return;
         }
         self->arm_idle_timer();
     });
+}
+
+std::optional<std::chrono::steady_clock::time_point> message_session::message_started() const {
+    const std::int64_t ticks = inside_message_since_.load(std::memory_order_relaxed);
+    if (ticks == 0)
+        return std::nullopt;
+    const std::chrono::steady_clock::time_point since{std::chrono::steady_clock::duration(ticks)};
+    return std::max(since, excused_until_);
 }
 
 // ---- link strand -------------------------------------------------------------------------
@@ -106,7 +129,9 @@ void message_session::frame(std::shared_ptr<const chunk> block) {
         auto out = framer_.feed(block);
         if (out.oversize > 0)
             report_oversize(out.oversize, out.oversize_length);
+        const bool completed_one = out.batch.messages > 0 || out.oversize > 0;
         enqueue(std::move(out.batch));
+        note_message_boundary(completed_one);
         if (!out.open) {
             stream_closed_ = true;
             close_from_strand("message over --max-message-size (--oversize close)");
@@ -114,6 +139,18 @@ void message_session::frame(std::shared_ptr<const chunk> block) {
     }
     block.reset(); // a chunk that held only whole messages is now the batches' alone
     reader_.credit(1);
+}
+
+void message_session::note_message_boundary(bool completed_one) {
+    if (ctx_.cfg.idle_timeout.count() <= 0)
+        return;
+    if (!framer_.inside_message()) {
+        inside_message_since_.store(0, std::memory_order_relaxed);
+    } else if (completed_one || inside_message_since_.load(std::memory_order_relaxed) == 0) {
+        // A new message began in this chunk: its clock starts now.
+        inside_message_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                                    std::memory_order_relaxed);
+    }
 }
 
 void message_session::end_of_stream(bool clean) {

@@ -25,7 +25,11 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,10 +61,13 @@ private:
     void enqueue(message_batch batch);
     void report_oversize(std::size_t count, std::size_t length);
     void close_from_strand(std::string reason);
+    void note_message_boundary(bool completed_one);
 
     // io thread.
     void finish(std::string_view reason, bool reset);
     void arm_idle_timer();
+    // When the message the client is in the middle of began, as far as the client is to blame.
+    std::optional<std::chrono::steady_clock::time_point> message_started() const;
 
     session_context& ctx_;
     const std::uint64_t id_;
@@ -72,8 +79,16 @@ private:
     chunk_reader reader_;
     net::steady_timer idle_timer_;
     std::chrono::steady_clock::time_point last_activity_;
+    // The latest time the reader was seen paused by backpressure: until then, an unfinished
+    // message is our delay, not the client's.
+    std::chrono::steady_clock::time_point excused_until_;
     std::uint64_t bytes_in_ = 0;
     bool closed_ = false;
+    // Written on the link strand, read by the io thread's idle timer: since when the bytes
+    // framed so far end inside a message (steady_clock ticks), or 0. --idle-timeout also bounds
+    // how long one message may take to arrive, so that a client trickling a byte at a time
+    // (slowloris) cannot hold a read buffer forever.
+    std::atomic<std::int64_t> inside_message_since_{0};
     // link strand
     message_framer framer_;
     bool stream_closed_ = false;
