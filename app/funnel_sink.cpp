@@ -54,7 +54,8 @@ Faults, per connection (for tests of what sends to it):
   --restart-every SECONDS   restart like a target being redeployed: stop listening, close each
                             connection gracefully (FIN, then read until the sender closes, so
                             nothing it wrote is left unread), stay down --down-for SECONDS
-                            (default 1), listen again on the same address; repeat
+                            (default 1) and until every connection has ended, listen again on
+                            the same address; repeat
 
 Output:
   --result-file PATH        also write the JSON line to PATH

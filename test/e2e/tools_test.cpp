@@ -237,7 +237,9 @@ TEST(ToolsThroughFunnel, MessagesFanInWithoutLossDuplicationOrReordering) {
 // A target that restarts gracefully (FIN, then it reads everything until funnel closes) several
 // times mid-run: nothing is lost, nothing reordered, and every message the target sees twice is
 // one funnel counted as sent again. Writes in flight when the connection broke count too: part of
-// such a write may have reached the target before funnel noticed.
+// such a write may have reached the target before funnel noticed. No connection ends in the middle
+// of a message either (the sink counts such a fragment as corrupted): funnel finishes the write in
+// flight before it gives up a connection the target closed.
 TEST(ToolsThroughFunnel, TargetRestartsLoseNothingAndEveryDuplicateIsCountedAsResent) {
     constexpr std::uint64_t connections = 8;
     constexpr std::uint64_t per_connection = 20000;

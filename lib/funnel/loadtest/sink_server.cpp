@@ -58,6 +58,7 @@ struct shared_state {
     std::atomic<std::uint64_t> bytes{0};
     std::atomic<std::uint64_t> messages{0};
     std::atomic<std::uint64_t> ended{0};           // connections ended with EOF
+    std::atomic<std::uint64_t> open{0};            // connections started and not yet closed
     std::function<void(const char*)> request_stop; // any thread: posts to the control thread
 };
 
@@ -103,6 +104,7 @@ public:
         if (w_.live.size() == w_.live.capacity())
             std::erase_if(w_.live, [](const auto& c) { return c.expired(); });
         w_.live.push_back(weak_from_this());
+        s_.open.fetch_add(1, std::memory_order_relaxed);
         error_code ec;
         socket_.non_blocking(true, ec);
         if (ec) {
@@ -279,6 +281,7 @@ private:
         error_code ignored;
         pace_timer_.cancel();
         socket_.close(ignored);
+        s_.open.fetch_sub(1, std::memory_order_relaxed);
         if (eof) {
             const std::uint64_t n = s_.ended.fetch_add(1, std::memory_order_relaxed) + 1;
             if (s_.cfg.expect_connections && n == *s_.cfg.expect_connections)
@@ -298,6 +301,7 @@ private:
         else
             socket_.shutdown(tcp::socket::shutdown_both, ignored);
         socket_.close(ignored);
+        s_.open.fetch_sub(1, std::memory_order_relaxed);
     }
 
     enum class stream_state { none, open, classified };
@@ -381,19 +385,32 @@ struct sink_server::impl {
                 });
             restart_timer.expires_after(cfg.down_for);
             restart_timer.async_wait([this, ep](error_code e) {
-                if (e || finished)
-                    return;
-                try {
-                    listen(ep);
-                } catch (const std::exception&) {
-                    // The port was taken meanwhile: stay down, the sender keeps holding.
-                    finish("restart-failed");
-                    return;
-                }
-                do_accept();
-                arm_restart();
+                if (!e && !finished)
+                    come_back_up(ep);
             });
         });
+    }
+
+    // Like a new process, only once the old one has read every connection to its end: a new
+    // connection's data never overtakes an old one's in this sink.
+    void come_back_up(const tcp::endpoint& ep) {
+        if (shared.open.load(std::memory_order_relaxed) > 0) {
+            restart_timer.expires_after(std::chrono::milliseconds(5));
+            restart_timer.async_wait([this, ep](error_code e) {
+                if (!e && !finished)
+                    come_back_up(ep);
+            });
+            return;
+        }
+        try {
+            listen(ep);
+        } catch (const std::exception&) {
+            // The port was taken meanwhile: stay down, the sender keeps holding.
+            finish("restart-failed");
+            return;
+        }
+        do_accept();
+        arm_restart();
     }
 
     void do_accept() {

@@ -52,8 +52,8 @@ struct sink_config {
     std::optional<std::uint64_t> reset_after;
     // A target that restarts: every `restart_every` it stops listening and closes each
     // connection gracefully (FIN, then it reads until the sender closes too, so nothing the
-    // sender wrote is left unread), stays down for `down_for`, then listens again on the same
-    // address.
+    // sender wrote is left unread), stays down for `down_for` and until every connection has
+    // ended, then listens again on the same address.
     std::optional<std::chrono::nanoseconds> restart_every;
     std::chrono::nanoseconds down_for{std::chrono::seconds(1)};
 

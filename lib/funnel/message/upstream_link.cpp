@@ -133,8 +133,31 @@ void upstream_link::watch_for_close() {
                                self->watch_for_close();
                                return;
                            }
-                           self->on_broken(gen, read_ec ? read_ec : net::error::eof, "read");
+                           if (!read_ec || read_ec == net::error::eof) {
+                               self->on_target_closing(gen);
+                               return;
+                           }
+                           self->on_broken(gen, read_ec, "read");
                        });
+}
+
+// The target closed its side (FIN), as one does when it restarts gracefully: it still reads
+// until we close ours. Breaking off now would cut the write in flight in the middle of a message,
+// and the target would find a fragment at the end of the connection. So the write in flight is
+// finished first (bounded by --connect-timeout, in case the target stopped reading too), no new
+// one starts, and then the connection is given up like a broken one.
+void upstream_link::on_target_closing(std::uint64_t generation) {
+    if (!writing_) {
+        on_broken(generation, net::error::eof, "read");
+        return;
+    }
+    closing_ = true;
+    reconnect_timer_.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg_.connect_timeout));
+    reconnect_timer_.async_wait([self = shared_from_this(), generation](error_code ec) {
+        if (!ec)
+            self->on_broken(generation, net::error::timed_out, "finishing the last write");
+    });
 }
 
 void upstream_link::do_write() {
@@ -173,6 +196,10 @@ void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_
         return;
     }
     metrics::add(stats_.bytes_to_targets, bytes);
+    if (closing_) {
+        on_broken(generation, net::error::eof, "read");
+        return;
+    }
     sample_acks();
     do_write();
 }
@@ -230,6 +257,8 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
     ++generation_;
     connected_ = false;
     writing_ = false;
+    closing_ = false;
+    reconnect_timer_.cancel();
     ack_timer_armed_ = false;
     ack_timer_.cancel();
     error_code ignored;

@@ -85,6 +85,7 @@ private:
     std::optional<std::uint64_t> release_acknowledged(); // the acknowledged byte count, if known
     void sample_acks();
     void arm_ack_timer();
+    void on_target_closing(std::uint64_t generation);
     void on_broken(std::uint64_t generation, error_code ec, const char* what);
     void notify_if_drained();
 
@@ -107,6 +108,7 @@ private:
     bool connected_ = false;
     bool connecting_ = false;
     bool writing_ = false;
+    bool closing_ = false; // the target closed its side: finish the write in flight, then break
     bool ack_timer_armed_ = false;
     bool stopped_ = false;
     counters counters_;
