@@ -86,7 +86,8 @@ void service::start() {
                                                              log_, warnings_));
             net::post(links_.back()->get_executor(), [l = links_.back()] { l->start(); });
             outboxes_.push_back(
-                std::make_unique<chunk_outbox>(io_.get_executor(), links_.back()->get_executor()));
+                std::make_unique<chunk_outbox>(io_.get_executor(), links_.back()->get_executor(),
+                                               stats_.worker_queue_depth));
         }
     }
     arm_stats_timer();
