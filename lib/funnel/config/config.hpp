@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,8 @@ struct config {
     std::chrono::milliseconds reconnect_backoff_max{10000};
     log_level level = log_level::info;
     log_format format = log_format::text;
+    // Where the HTTP admin endpoint (/metrics, /healthz, /readyz) listens; off when empty.
+    std::optional<host_port> metrics_listen;
 };
 
 // The settings in effect, one line of "name=value" pairs: logged at start, printed by
