@@ -20,9 +20,15 @@ RUN apt-get update -qq \
     && apt-get install -y -qq --no-install-recommends \
         libboost-program-options1.81.0 libspdlog1.10 libfmt9 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --no-create-home --shell /usr/sbin/nologin funnel
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin funnel
 # funnel-load and funnel-sink come along for load tests between containers.
 COPY --from=build /build/app/funnel /build/app/funnel-load /build/app/funnel-sink /usr/local/bin/
-USER funnel
-EXPOSE 9000
+# Numeric, so that Kubernetes' runAsNonRoot can check it.
+USER 10001
+# Metrics and probes on by default in the image: the HEALTHCHECK needs them. Set
+# FUNNEL_METRICS_LISTEN (not the flag) to move them, so that the health check follows.
+ENV FUNNEL_METRICS_LISTEN=0.0.0.0:9180
+EXPOSE 9000 9180
+# funnel itself GETs /healthz from FUNNEL_METRICS_LISTEN: no curl or wget in the image.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["funnel", "--health-check"]
 ENTRYPOINT ["funnel"]

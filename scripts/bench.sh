@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the hot-path micro-benchmarks (test/bench: framing, batching into gather writes, buffer
-# pool) in the release tree that scripts/demo.sh uses (build/release, CMAKE_BUILD_TYPE=Release,
+# pool, metrics) in the release tree that scripts/demo.sh uses (build/release, CMAKE_BUILD_TYPE=Release,
 # so -O3), runs them all, keeps Google Benchmark's JSON and prints one short table. Every
 # benchmark is shown beside its family's `..._baseline` from the same run, as a ratio of times
 # (2.00x: it takes twice as long as the baseline for the same work).
@@ -17,7 +17,7 @@ filter=${1:-.}
 min_time=${BENCH_MIN_TIME:-0.5}
 repetitions=${BENCH_REPETITIONS:-1}
 out=${BENCH_OUT:-build/release/bench}
-benches=(framing message_batch buffer_pool)
+benches=(framing message_batch buffer_pool metrics)
 
 scripts/install-deps.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUNNEL_BUILD_TESTS=ON \

@@ -1,5 +1,7 @@
 #include "funnel/service.hpp"
 
+#include "funnel/admin/exposition.hpp"
+#include "funnel/admin/http_server.hpp"
 #include "funnel/endpoint_text.hpp"
 #include "funnel/message/message_session.hpp"
 #include "funnel/message/upstream_link.hpp"
@@ -27,9 +29,10 @@ template <class Duration> std::chrono::steady_clock::duration to_steady(Duration
 service::service(config cfg, std::shared_ptr<spdlog::logger> log)
     : cfg_(std::move(cfg)), log_(std::move(log)), warnings_(std::chrono::seconds(1), 5),
       to_targets_(cfg_.read_size(), cfg_.buffer_limit),
-      to_clients_(cfg_.read_size(), cfg_.buffer_limit),
-      registry_(io_.get_executor()), ctx_{cfg_, to_targets_, to_clients_, stats_,
-                                          log_, warnings_,   registry_,   io_.get_executor()},
+      to_clients_(cfg_.read_size(), cfg_.buffer_limit), registry_(io_.get_executor()),
+      start_time_(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                      .count()),
+      ctx_{cfg_, to_targets_, to_clients_, stats_, log_, warnings_, registry_, io_.get_executor()},
       signals_(io_), drain_timer_(io_), stats_timer_(io_), work_(io_.get_executor()) {
     if (cfg_.workers > 0)
         pool_.emplace(cfg_.workers);
@@ -75,6 +78,8 @@ void service::start() {
             }
         }
     }
+    if (cfg_.metrics_listen)
+        start_admin(*cfg_.metrics_listen);
     for (auto& l : listeners_) {
         log_->info("listening on {}, forwarding to {} ({} mode)", to_text(l->local_endpoint()),
                    cfg_.target.to_string(), to_string(cfg_.mode));
@@ -85,8 +90,8 @@ void service::start() {
             links_.push_back(std::make_shared<upstream_link>(target_executor(), cfg_, i, stats_,
                                                              log_, warnings_));
             net::post(links_.back()->get_executor(), [l = links_.back()] { l->start(); });
-            outboxes_.push_back(
-                std::make_unique<chunk_outbox>(io_.get_executor(), links_.back()->get_executor()));
+            outboxes_.push_back(std::make_unique<chunk_outbox>(
+                io_.get_executor(), links_.back()->get_executor(), stats_.worker_queue_depth));
         }
     }
     arm_stats_timer();
@@ -98,6 +103,59 @@ std::vector<tcp::endpoint> service::local_endpoints() const {
     for (const auto& l : listeners_)
         out.push_back(l->local_endpoint());
     return out;
+}
+
+std::optional<tcp::endpoint> service::admin_endpoint() const {
+    if (!admin_)
+        return std::nullopt;
+    return admin_->local_endpoint();
+}
+
+void service::start_admin(const host_port& where) {
+    tcp::resolver resolver(io_);
+    error_code ec;
+    // Like the listeners: resolved once, before the io thread runs; the first address is bound.
+    auto results = resolver.resolve(where.host, std::to_string(where.port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec || results.empty())
+        throw std::runtime_error(fmt::format("cannot listen on {} (--metrics-listen): {}",
+                                             where.to_string(), ec ? ec.message() : "no address"));
+    const tcp::endpoint ep = results.begin()->endpoint();
+    try {
+        admin_ = std::make_shared<http_server>(
+            io_.get_executor(), ep,
+            [this](std::string_view method, std::string_view target) {
+                return on_admin_request(method, target);
+            },
+            log_);
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error(fmt::format("cannot listen on {} (--metrics-listen): {}",
+                                             to_text(ep), e.code().message()));
+    }
+    log_->info("serving /metrics, /healthz and /readyz on http://{}",
+               to_text(admin_->local_endpoint()));
+    admin_->start();
+}
+
+admin_reply service::on_admin_request(std::string_view method, std::string_view target) {
+    admin_routes routes;
+    routes.metrics = [this] {
+        return render_exposition({stats_, to_targets_.bytes_held(), to_clients_.bytes_held(),
+                                  to_targets_.byte_limit(), FUNNEL_VERSION, start_time_});
+    };
+    routes.not_ready = [this] {
+        readiness_input in;
+        in.mode = cfg_.mode;
+        in.listening = !listeners_.empty();
+        in.draining = stopping_;
+        in.upstream_connections_up = metrics::get(stats_.upstream_connections_up);
+        in.last_connect_failed = metrics::get(stats_.last_connect_failed) != 0;
+        in.buffer_has_room =
+            to_targets_.waiting() == 0 &&
+            to_targets_.bytes_held() + to_targets_.block_size() <= to_targets_.byte_limit();
+        return not_ready_reason(in);
+    };
+    return route(method, target, routes);
 }
 
 void service::stop() {
@@ -240,6 +298,8 @@ void service::finish() {
         net::post(link->get_executor(), [link] { link->stop(); });
     drain_timer_.cancel();
     stats_timer_.cancel();
+    if (admin_)
+        admin_->stop();
     signals_.cancel();
     work_.reset();
 }

@@ -4,14 +4,17 @@
 //   io thread: io_context{1}                        thread_pool(--workers)
 //     listeners ─► accept ─► session ─► client reads ─post─► per-session strand: target I/O
 //     signal_set, stats timer, drain timer          (or the io thread itself with --workers 0)
+//     admin http_server (--metrics-listen)
 //
 // Shutdown order: stop() (or the first SIGINT/SIGTERM) closes the listeners and lets every
 // session finish by itself; after --drain-timeout the rest are closed. When the last session is
 // gone the work guard is released, the io thread returns and the pool is joined; only then are
-// the pools and the io_context destroyed.
+// the pools and the io_context destroyed. The admin endpoint answers until the end (/readyz
+// says 503 while draining) and is closed when the last session is gone.
 //
 // Thread-safety: start() and wait() from the owning thread; stop() from any thread.
 
+#include "funnel/admin/routes.hpp"
 #include "funnel/buffer/buffer_pool.hpp"
 #include "funnel/config/config.hpp"
 #include "funnel/log/rate_limiter.hpp"
@@ -37,6 +40,7 @@
 
 namespace funnel {
 
+class http_server;
 class listener;
 class upstream_link;
 
@@ -54,6 +58,8 @@ public:
     // bound), then starts the io thread and the pool.
     void start();
     std::vector<tcp::endpoint> local_endpoints() const;
+    // Where --metrics-listen is served (its port resolved), if it is on; valid after start().
+    std::optional<tcp::endpoint> admin_endpoint() const;
     void stop();
     void wait();
 
@@ -71,6 +77,8 @@ private:
     void finish();
     void arm_stats_timer();
     void log_stats();
+    void start_admin(const host_port& where);
+    admin_reply on_admin_request(std::string_view method, std::string_view target); // io thread
     net::any_io_executor target_executor();
 
     const config cfg_;
@@ -82,8 +90,10 @@ private:
     net::io_context io_{1};
     std::optional<net::thread_pool> pool_;
     session_registry registry_;
+    const double start_time_; // Unix seconds, for the exposition
     session_context ctx_;
     std::vector<std::shared_ptr<listener>> listeners_;
+    std::shared_ptr<http_server> admin_;                  // --metrics-listen; io thread
     std::vector<std::shared_ptr<upstream_link>> links_;   // message mode
     std::vector<std::unique_ptr<chunk_outbox>> outboxes_; // message mode, one per link
     std::size_t links_drained_ = 0;                       // io thread

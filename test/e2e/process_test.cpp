@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <sys/ioctl.h>
 #include <thread>
@@ -479,6 +480,71 @@ TEST(ProcessNetwork, BindFailureExits1NamingTheAddress) {
     EXPECT_NE(error->find("Address already in use"), std::string::npos) << *error;
     EXPECT_NE(error->find("critical"), std::string::npos) << *error;
     EXPECT_FALSE(any_line_contains(p, "listening on")) << p.stderr_text();
+}
+
+// ---- health check ---------------------------------------------------------------------------
+
+// The admin address a running funnel logged ("serving /metrics, ... on http://ADDRESS").
+std::optional<std::string> admin_address(funnel_process& p) {
+    const auto line = p.wait_for_stderr("serving /metrics");
+    if (!line)
+        return std::nullopt;
+    const auto at = line->find("http://");
+    if (at == std::string::npos)
+        return std::nullopt;
+    return line->substr(at + 7);
+}
+
+TEST(ProcessHealthCheck, ExitsZeroAgainstARunningFunnel) {
+    target_server target;
+    funnel_process relay(funnel_binary,
+                         with_args(relay_args(target, {"--metrics-listen", "127.0.0.1:0"})));
+    const auto address = admin_address(relay);
+    ASSERT_TRUE(address) << relay.stderr_text();
+
+    // As a container HEALTHCHECK runs it: no --listen or --target, the address from the
+    // environment the main process got too.
+    process_options o;
+    o.args = {"--health-check"};
+    o.environment = {"FUNNEL_METRICS_LISTEN=" + *address};
+    funnel_process probe(funnel_binary, o);
+    EXPECT_EQ(probe.wait_for_exit(), exit_status::exited(0)) << probe.stderr_text();
+    EXPECT_EQ(probe.stderr_text(), "");
+    EXPECT_EQ(probe.stdout_text(), "");
+}
+
+TEST(ProcessHealthCheck, ExitsOneWithAReasonAgainstNothing) {
+    std::string nothing;
+    {
+        const tcp::acceptor held = hold_a_port();
+        nothing = address_of(held.local_endpoint());
+    } // closed: nothing listens there now
+    funnel_process probe(funnel_binary, with_args({"--health-check", "--metrics-listen", nothing}));
+    const auto status = probe.wait_for_exit(5s); // its own deadline is 2 s
+    EXPECT_EQ(status, exit_status::exited(1)) << probe.stderr_text();
+    const auto lines = probe.stderr_lines();
+    ASSERT_EQ(lines.size(), 1u) << probe.stderr_text();
+    EXPECT_TRUE(lines[0].starts_with("funnel: unhealthy: " + nothing + ": ")) << lines[0];
+}
+
+TEST(ProcessHealthCheck, ExitsOneWhenNobodyAnswersInTime) {
+    // A socket that accepts (the kernel does it) but never answers: the 2 s deadline ends it.
+    const tcp::acceptor silent = hold_a_port();
+    const auto started = std::chrono::steady_clock::now();
+    funnel_process probe(funnel_binary, with_args({"--health-check", "--metrics-listen",
+                                                   address_of(silent.local_endpoint())}));
+    EXPECT_EQ(probe.wait_for_exit(10s), exit_status::exited(1)) << probe.stderr_text();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    EXPECT_NE(probe.stderr_text().find("no answer within 2000ms"), std::string::npos)
+        << probe.stderr_text();
+}
+
+TEST(ProcessHealthCheck, WithoutAnAddressIsAConfigurationError) {
+    funnel_process probe(funnel_binary, with_args({"--health-check"}));
+    EXPECT_EQ(probe.wait_for_exit(), exit_status::exited(2)) << probe.stderr_text();
+    EXPECT_TRUE(probe.stderr_text().starts_with("funnel: error: --health-check needs "
+                                                "--metrics-listen"))
+        << probe.stderr_text();
 }
 
 // ---- logging --------------------------------------------------------------------------------

@@ -3,10 +3,14 @@
 //
 // Move-only: a chunk passes from the reader to the writer by ownership, never by copy.
 // Destroying it gives the block back to its pool, from any thread.
+//
+// A chunk read from a socket carries the steady_clock time its read completed (arrived()), the
+// start of funnel_forward_latency_seconds.
 
 #include <boost/asio/buffer.hpp>
 #include <boost/assert.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <utility>
 
@@ -17,15 +21,18 @@ class buffer_pool;
 class chunk {
 public:
     chunk() = default;
+    using time_point = std::chrono::steady_clock::time_point;
+
     chunk(chunk&& other) noexcept
         : block_(std::exchange(other.block_, nullptr)), size_(std::exchange(other.size_, 0)),
-          pool_(std::exchange(other.pool_, nullptr)) {}
+          pool_(std::exchange(other.pool_, nullptr)), arrived_(other.arrived_) {}
     chunk& operator=(chunk&& other) noexcept {
         if (this != &other) {
             reset();
             block_ = std::exchange(other.block_, nullptr);
             size_ = std::exchange(other.size_, 0);
             pool_ = std::exchange(other.pool_, nullptr);
+            arrived_ = other.arrived_;
         }
         return *this;
     }
@@ -44,6 +51,9 @@ public:
         size_ = n;
     }
     boost::asio::const_buffer data() const { return {block_, size_}; }
+    // When the read that filled it completed; set by chunk_reader.
+    time_point arrived() const { return arrived_; }
+    void set_arrived(time_point t) { arrived_ = t; }
 
     void reset();
 
@@ -54,6 +64,7 @@ private:
     std::byte* block_ = nullptr;
     std::size_t size_ = 0;
     buffer_pool* pool_ = nullptr;
+    time_point arrived_{};
 };
 
 } // namespace funnel

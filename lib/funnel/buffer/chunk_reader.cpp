@@ -84,6 +84,7 @@ void chunk_reader::read_into(chunk c) {
         return;
     }
     c.set_size(n);
+    c.set_arrived(std::chrono::steady_clock::now()); // one vDSO clock read per read
     expect_more_ = n == c.capacity();
     ++handed_out_;
     sink_.on_chunk(std::move(c));

@@ -6,7 +6,8 @@
 // `window` chunks are in flight: the sink gives them back with credit() once it is done with
 // them, and reading resumes. credit() may come from any thread and posts to the reader only when
 // the reader is waiting for it: a reader that still has room sees the credit when it next looks,
-// so a busy stream costs no cross-thread post (and no wake-up) per chunk. When the pool's budget is
+// so a busy stream costs no cross-thread post (and no wake-up) per chunk. Each chunk is stamped
+// with the time its read completed (chunk::arrived()). When the pool's budget is
 // spent it parks in the pool's FIFO (and the read_pauses counter moves) until a block comes back.
 //
 // Thread affinity: the socket's executor, for every member but credit() and every sink call.

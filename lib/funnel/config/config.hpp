@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,8 @@ struct config {
     std::string log_file;
     std::size_t log_file_size = std::size_t{100} << 20;
     std::size_t log_file_count = 5; // rotated files kept besides the current one
+    // Where the HTTP admin endpoint (/metrics, /healthz, /readyz) listens; off when empty.
+    std::optional<host_port> metrics_listen;
 };
 
 // The settings in effect, one line of "name=value" pairs: logged at start, printed by

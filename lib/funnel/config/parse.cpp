@@ -175,6 +175,7 @@ struct option_set {
         "ignored)",
         help_width, help_description_width};
     po::options_description logging{"Logging", help_width, help_description_width};
+    po::options_description admin{"Metrics and health", help_width, help_description_width};
     po::options_description command_line{help_width, help_description_width};
     po::options_description file{help_width, help_description_width}; // settings only
 
@@ -188,6 +189,10 @@ struct option_set {
             ("check-config",
              "check the configuration (flags, FUNNEL_* variables, --config file), print the "
              "settings in effect and exit: 0 when valid, 2 when not; opens no socket") //
+            ("health-check",
+             "probe a running funnel: GET /healthz at the --metrics-listen address (0.0.0.0 and "
+             ":: mean loopback) within 2s; exit 0 on 200, else 1. Needs no --listen or "
+             "--target, for a container HEALTHCHECK") //
             ("config", text("FILE"),
              "read settings from FILE: one 'option = value' per line, option names as below "
              "without the dashes ('#' starts a comment)");
@@ -255,8 +260,13 @@ struct option_set {
              "with --log-file: rotated files kept, 1-100: funnel.log rotates to funnel.1.log (the "
              "newest), funnel.2.log and so on; older ones are removed (default: 5)");
 
-        command_line.add(general).add(endpoints).add(limits).add(message).add(logging);
-        file.add(endpoints).add(limits).add(message).add(logging);
+        admin.add_options() //
+            ("metrics-listen", text("HOST:PORT"),
+             "serve HTTP on this address: GET /metrics (Prometheus), /healthz, /readyz "
+             "(default: off)");
+
+        command_line.add(general).add(endpoints).add(limits).add(message).add(logging).add(admin);
+        file.add(endpoints).add(limits).add(message).add(logging).add(admin);
     }
 
     static std::size_t default_workers() {
@@ -485,6 +495,18 @@ void parse_listen(const given& g, config& cfg) {
     }
 }
 
+// One address (a list would need one admin server each); port 0 picks a free port (tests).
+std::optional<host_port> parse_metrics_listen(const std::vector<source>& sources) {
+    const auto g = pick(sources, "metrics-listen");
+    if (!g) {
+        return std::nullopt;
+    }
+    if (g->value().find(',') != std::string::npos) {
+        fail(g->where, quote(trim(g->value())) + " is a list; give one HOST:PORT");
+    }
+    return parse_host_port(g->value(), g->where, true);
+}
+
 config build_config(const std::vector<source>& sources) {
     config cfg;
 
@@ -615,6 +637,7 @@ config build_config(const std::vector<source>& sources) {
         }
         cfg.log_file_count = static_cast<std::size_t>(n);
     }
+    cfg.metrics_listen = parse_metrics_listen(sources);
 
     // A message is held whole until its last byte arrives, in read buffers from the budget: one
     // that cannot fit in the budget could never be completed.
@@ -663,6 +686,18 @@ parse_result parse_command_line(int argc, const char* const* argv,
         sources.push_back(read_config_file(std::string(path), file->where, options));
     }
 
+    if (sources.front().values.contains("health-check")) {
+        // The probe runs beside the main process (a container's HEALTHCHECK), which got
+        // --listen and --target as its own arguments: only the admin address matters here.
+        result.what = parse_result::action::health_check;
+        result.cfg.metrics_listen = parse_metrics_listen(sources);
+        if (!result.cfg.metrics_listen) {
+            throw config_error(
+                "--health-check needs --metrics-listen (or FUNNEL_METRICS_LISTEN, or the config "
+                "file) to know where funnel serves /healthz");
+        }
+        return result;
+    }
     result.cfg = build_config(sources);
     if (sources.front().values.contains("check-config")) {
         result.what = parse_result::action::check;

@@ -27,7 +27,8 @@ public:
 
 struct parse_result {
     // check: --check-config, the configuration is valid and must not be run.
-    enum class action { run, check, help, version };
+    // health_check: --health-check; only cfg.metrics_listen is set (the probe needs nothing else).
+    enum class action { run, check, health_check, help, version };
     action what = action::run;
     config cfg;                        // valid only when what == run or check
     std::string text;                  // help text or "funnel <version>", without a final newline

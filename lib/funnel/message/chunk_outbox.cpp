@@ -1,6 +1,7 @@
 #include "funnel/message/chunk_outbox.hpp"
 
 #include "funnel/message/message_session.hpp"
+#include "funnel/metrics/counted_post.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -20,7 +21,7 @@ void chunk_outbox::push(std::shared_ptr<message_session> session, chunk c) {
 void chunk_outbox::flush() {
     if (items_.empty())
         return;
-    net::post(strand_, [items = std::exchange(items_, {})]() mutable {
+    post_counted(strand_, queue_depth_, [items = std::exchange(items_, {})]() mutable {
         for (auto& [session, c] : items)
             session->frame(std::make_shared<const chunk>(std::move(c)));
     });

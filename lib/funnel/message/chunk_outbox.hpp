@@ -14,6 +14,7 @@
 // Thread affinity: the io thread. Lifetime: owned by the service, which outlives the io thread.
 
 #include "funnel/buffer/chunk.hpp"
+#include "funnel/metrics/metrics.hpp"
 #include "funnel/net.hpp"
 
 #include <memory>
@@ -26,8 +27,10 @@ class message_session;
 
 class chunk_outbox {
 public:
-    chunk_outbox(net::any_io_executor io, net::any_io_executor strand)
-        : io_(std::move(io)), strand_(std::move(strand)) {}
+    // `queue_depth`: the gauge of jobs posted to the pool (metrics::worker_queue_depth).
+    chunk_outbox(net::any_io_executor io, net::any_io_executor strand,
+                 metrics::counter& queue_depth)
+        : io_(std::move(io)), strand_(std::move(strand)), queue_depth_(queue_depth) {}
 
     void push(std::shared_ptr<message_session> session, chunk c);
     // Hands what is waiting to the strand now.
@@ -38,6 +41,7 @@ private:
 
     net::any_io_executor io_;
     net::any_io_executor strand_;
+    metrics::counter& queue_depth_;
     std::vector<item> items_;
     bool flush_posted_ = false;
 };

@@ -10,6 +10,7 @@
 #include "funnel/buffer/chunk.hpp"
 #include "funnel/framing/framing.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -57,6 +58,9 @@ struct message_batch {
     std::unique_ptr<std::deque<std::string>> owned;
     std::size_t bytes = 0;
     std::size_t messages = 0;
+    // When the client read that completed these messages did (they are the messages of one
+    // read): where funnel_forward_latency_seconds starts.
+    std::chrono::steady_clock::time_point arrived{};
 };
 
 } // namespace funnel

@@ -28,6 +28,7 @@ struct message_framer::handler {
 
 message_framer::fed message_framer::feed(const std::shared_ptr<const chunk>& block) {
     fed out;
+    out.batch.arrived = block->arrived();
     handler h{*this, block, out};
     out.open = decoder_.feed(std::span<const std::byte>(bytes_of(*block), block->size()), h);
     if (out.open)

@@ -1,6 +1,7 @@
 #include "funnel/message/message_session.hpp"
 
 #include "funnel/endpoint_text.hpp"
+#include "funnel/metrics/counted_post.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -37,10 +38,11 @@ void message_session::start() {
 void message_session::close(std::string_view reason) {
     if (!closed_) {      // the unfinished message, if any, is counted and logged as cut short
         outbox_.flush(); // behind this session's chunks
-        net::post(link_->get_executor(), [self = shared_from_this()] {
-            if (!self->stream_closed_)
-                self->end_of_stream(false);
-        });
+        post_counted(link_->get_executor(), ctx_.stats.worker_queue_depth,
+                     [self = shared_from_this(), at = std::chrono::steady_clock::now()] {
+                         if (!self->stream_closed_)
+                             self->end_of_stream(false, at);
+                     });
     }
     finish(reason, false);
 }
@@ -49,17 +51,18 @@ void message_session::on_chunk(chunk c) {
     bytes_in_ += c.size();
     metrics::add(ctx_.stats.bytes_from_clients, c.size());
     if (ctx_.cfg.idle_timeout.count() > 0)
-        last_activity_ = std::chrono::steady_clock::now();
+        last_activity_ = c.arrived();
     outbox_.push(shared_from_this(), std::move(c));
 }
 
 void message_session::on_read_end(error_code ec) {
     const bool clean = ec == net::error::eof;
     outbox_.flush(); // behind this session's chunks
-    net::post(link_->get_executor(), [self = shared_from_this(), clean] {
-        if (!self->stream_closed_)
-            self->end_of_stream(clean);
-    });
+    post_counted(link_->get_executor(), ctx_.stats.worker_queue_depth,
+                 [self = shared_from_this(), clean, at = std::chrono::steady_clock::now()] {
+                     if (!self->stream_closed_)
+                         self->end_of_stream(clean, at);
+                 });
     finish(clean ? "client closed" : fmt::format("client read failed: {}", ec.message()), !clean);
 }
 
@@ -131,7 +134,7 @@ void message_session::frame(std::shared_ptr<const chunk> block) {
             report_oversize(out.oversize, out.oversize_length);
         const bool completed_one = out.batch.messages > 0 || out.oversize > 0;
         enqueue(std::move(out.batch));
-        note_message_boundary(completed_one);
+        note_message_boundary(completed_one, block->arrived());
         if (!out.open) {
             stream_closed_ = true;
             close_from_strand("message over --max-message-size (--oversize close)");
@@ -141,21 +144,22 @@ void message_session::frame(std::shared_ptr<const chunk> block) {
     reader_.credit(1);
 }
 
-void message_session::note_message_boundary(bool completed_one) {
+void message_session::note_message_boundary(bool completed_one,
+                                            std::chrono::steady_clock::time_point arrived) {
     if (ctx_.cfg.idle_timeout.count() <= 0)
         return;
     if (!framer_.inside_message()) {
         inside_message_since_.store(0, std::memory_order_relaxed);
     } else if (completed_one || inside_message_since_.load(std::memory_order_relaxed) == 0) {
-        // A new message began in this chunk: its clock starts now.
-        inside_message_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                                    std::memory_order_relaxed);
+        // A new message began in this chunk: its clock starts with the chunk's read.
+        inside_message_since_.store(arrived.time_since_epoch().count(), std::memory_order_relaxed);
     }
 }
 
-void message_session::end_of_stream(bool clean) {
+void message_session::end_of_stream(bool clean, std::chrono::steady_clock::time_point at) {
     stream_closed_ = true;
     auto out = framer_.finish(clean);
+    out.batch.arrived = at;
     if (out.truncated) {
         metrics::add(ctx_.stats.messages_truncated, 1);
         if (auto d = ctx_.warnings.allow(); d.allowed)

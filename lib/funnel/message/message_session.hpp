@@ -57,11 +57,12 @@ private:
     std::shared_ptr<void> keepalive() override { return shared_from_this(); }
 
     // On the link's strand.
-    void end_of_stream(bool clean);
+    // `at`: when the io thread saw the end, which completes a last line without its '\n'.
+    void end_of_stream(bool clean, std::chrono::steady_clock::time_point at);
     void enqueue(message_batch batch);
     void report_oversize(std::size_t count, std::size_t length);
     void close_from_strand(std::string reason);
-    void note_message_boundary(bool completed_one);
+    void note_message_boundary(bool completed_one, std::chrono::steady_clock::time_point arrived);
 
     // io thread.
     void finish(std::string_view reason, bool reset);

@@ -17,6 +17,12 @@ template <class Duration> std::chrono::steady_clock::duration to_steady(Duration
     return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }
 
+std::uint64_t nanoseconds_since(std::chrono::steady_clock::time_point then,
+                                std::chrono::steady_clock::time_point now) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - then).count();
+    return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+}
+
 } // namespace
 
 upstream_link::upstream_link(net::any_io_executor strand, const config& cfg, std::size_t index,
@@ -29,6 +35,7 @@ upstream_link::upstream_link(net::any_io_executor strand, const config& cfg, std
                std::random_device{}() ^ (std::uint64_t{index} << 32)),
       reconnect_timer_(strand), ack_timer_(strand) {
     gather_.reserve(max_gather);
+    in_flight_arrivals_.reserve(max_gather);
 }
 
 void upstream_link::start() {
@@ -44,6 +51,9 @@ void upstream_link::stop() {
     if (held > 0)
         log_->warn("upstream {}: stopping with {} messages not acknowledged by {}: dropped", index_,
                    held, cfg_.target.to_string());
+    metrics::add(stats_.messages_dropped_at_stop, held);
+    if (connected_)
+        metrics::sub(stats_.upstream_connections_up, 1);
     stopped_ = true;
     ++generation_;
     connected_ = connecting_ = writing_ = ack_timer_armed_ = false;
@@ -60,6 +70,7 @@ void upstream_link::enqueue(message_batch batch) {
     if (batch.empty())
         return;
     if (stopped_) {
+        metrics::add(stats_.messages_dropped_at_stop, batch.messages);
         log_->warn("upstream {}: stopped; {} messages dropped", index_, batch.messages);
         return;
     }
@@ -85,6 +96,7 @@ void upstream_link::on_connected(error_code ec, const tcp::endpoint& ep) {
         return;
     if (ec) {
         metrics::add(stats_.connect_failures, 1);
+        stats_.last_connect_failed.store(1, std::memory_order_relaxed);
         if (auto d = warnings_.allow(); d.allowed)
             log_->warn("upstream {}: cannot connect to {}: {}{}", index_, cfg_.target.to_string(),
                        ec.message(), suppressed_note(d));
@@ -93,6 +105,8 @@ void upstream_link::on_connected(error_code ec, const tcp::endpoint& ep) {
     }
     ++generation_;
     connected_ = true;
+    metrics::add(stats_.upstream_connections_up, 1);
+    stats_.last_connect_failed.store(0, std::memory_order_relaxed);
     written_ = 0;
     backoff_.reset();
     error_code ignored;
@@ -169,6 +183,7 @@ void upstream_link::do_write() {
     // part of the write may have reached the target, and the acknowledged count must be able to
     // account for it (and a resend must count it).
     gather_.clear();
+    in_flight_arrivals_.clear();
     std::size_t bytes = 0;
     while (!pending_.empty()) {
         message_batch& b = pending_.front();
@@ -176,6 +191,7 @@ void upstream_link::do_write() {
             break;
         for (const auto& s : b.spans)
             gather_.push_back(net::buffer(s.data, s.length));
+        in_flight_arrivals_.emplace_back(b.arrived, b.messages);
         bytes += b.bytes;
         written_ += b.bytes;
         unacked_.push_back({std::move(b), written_});
@@ -195,7 +211,13 @@ void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_
         on_broken(generation, ec, "write");
         return;
     }
+    // One clock read per write; each batch's messages arrived together, so one observation
+    // with their count stands for all of them (a batch written again is observed again).
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [arrived, messages] : in_flight_arrivals_)
+        stats_.forward_latency_ns.observe(nanoseconds_since(arrived, now), messages);
     metrics::add(stats_.bytes_to_targets, bytes);
+    stats_.write_batch_bytes.observe(bytes);
     if (closing_) {
         on_broken(generation, net::error::eof, "read");
         return;
@@ -256,6 +278,7 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
     }
     ++generation_;
     connected_ = false;
+    metrics::sub(stats_.upstream_connections_up, 1);
     writing_ = false;
     closing_ = false;
     reconnect_timer_.cancel();

@@ -38,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace funnel {
@@ -103,6 +104,9 @@ private:
     std::deque<message_batch> pending_;
     std::deque<sent> unacked_;
     std::vector<net::const_buffer> gather_;
+    // The write in flight's batches: when their messages arrived, and how many (the latency
+    // histogram, observed when the write completes).
+    std::vector<std::pair<std::chrono::steady_clock::time_point, std::size_t>> in_flight_arrivals_;
     std::uint64_t written_ = 0;    // on the current connection
     std::uint64_t generation_ = 0; // bumped per connection, so old handlers can tell
     bool connected_ = false;

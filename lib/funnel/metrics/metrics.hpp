@@ -3,7 +3,13 @@
 //
 // Thread-safety: every field is an atomic, updated with relaxed ordering: they are statistics,
 // never used to synchronise anything. Each sits on its own cache line, so that the io thread
-// and the pool threads counting different things do not slow each other down.
+// and the pool threads counting different things do not slow each other down. The histograms
+// (histogram.hpp) are relaxed atomics too, each on lines of its own.
+//
+// Names, types and meanings as exported: admin/exposition.cpp, and the README's "Metrics and
+// health".
+
+#include "funnel/metrics/histogram.hpp"
 
 #include <array>
 #include <atomic>
@@ -50,6 +56,21 @@ struct metrics {
     alignas(64) counter oversize_dropped{0};   // messages over --max-message-size
     alignas(64) counter messages_truncated{0}; // cut short by their client's end, dropped
     alignas(64) counter upstream_reconnects{0};
+    alignas(64) counter messages_dropped_at_stop{0}; // held by a link when it stopped
+    // Gauges of the target side.
+    alignas(64) counter upstream_connections_up{0}; // links (message) or target sockets (stream)
+    alignas(64) counter last_connect_failed{0};     // 1 while the latest connect attempt failed
+    alignas(64) counter worker_queue_depth{0};      // jobs posted to the target side, not yet run
+
+    // Nanoseconds from the client read that completed a message (stream mode: a chunk) to the
+    // completion of its write to the target; observed once per written batch or chunk.
+    static constexpr std::uint64_t us = 1000, ms = 1000 * us, s = 1000 * ms;
+    alignas(64) histogram forward_latency_ns{
+        25 * us, 50 * us, 100 * us, 250 * us, 500 * us, 1 * ms, 2500 * us, 5 * ms, 10 * ms,
+        25 * ms, 50 * ms, 100 * ms, 250 * ms, 500 * ms, 1 * s,  2500 * ms, 5 * s,  10 * s};
+    // Bytes of one gathered write to a target.
+    alignas(64) histogram write_batch_bytes{64,       256,       1 << 10, 4 << 10, 16 << 10,
+                                            64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
 
     static void add(counter& c, std::uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
     static void sub(counter& c, std::uint64_t n) { c.fetch_sub(n, std::memory_order_relaxed); }

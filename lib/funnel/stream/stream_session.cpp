@@ -1,6 +1,7 @@
 #include "funnel/stream/stream_session.hpp"
 
 #include "funnel/endpoint_text.hpp"
+#include "funnel/metrics/counted_post.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -40,8 +41,13 @@ stream_session::~stream_session() {
 }
 
 template <class F> void stream_session::on_executor_of(end& e, F&& f) {
-    net::post(e.socket.get_executor(),
-              [self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(); });
+    auto job = [self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+        f();
+    };
+    if (is_client(e))
+        net::post(e.socket.get_executor(), std::move(job));
+    else // the target side: a job for the pool, counted in funnel_worker_queue_depth
+        post_counted(e.socket.get_executor(), ctx_.stats.worker_queue_depth, std::move(job));
 }
 
 void stream_session::start() {
@@ -139,7 +145,6 @@ void stream_session::on_write(end& dst, error_code ec, std::size_t bytes, std::s
         fail(dst, ec, "write");
         return;
     }
-    dst.queue.erase(dst.queue.begin(), dst.queue.begin() + static_cast<std::ptrdiff_t>(chunks));
     if (is_client(dst)) {
         bytes_down_ += bytes;
         metrics::add(ctx_.stats.bytes_to_clients, bytes);
@@ -147,7 +152,17 @@ void stream_session::on_write(end& dst, error_code ec, std::size_t bytes, std::s
     } else {
         metrics::add(ctx_.stats.bytes_to_targets, bytes);
         written_to_target_.fetch_add(bytes, std::memory_order_relaxed);
+        ctx_.stats.write_batch_bytes.observe(bytes);
+        // Latency per chunk: stream mode has no messages, a chunk is what one client read got.
+        const auto now = std::chrono::steady_clock::now();
+        for (std::size_t i = 0; i < chunks; ++i) {
+            const auto ns =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(now - dst.queue[i].arrived());
+            ctx_.stats.forward_latency_ns.observe(
+                ns.count() > 0 ? static_cast<std::uint64_t>(ns.count()) : 0);
+        }
     }
+    dst.queue.erase(dst.queue.begin(), dst.queue.begin() + static_cast<std::ptrdiff_t>(chunks));
     other(dst).reader.credit(chunks);
     do_write(dst);
 }
@@ -168,6 +183,7 @@ void stream_session::on_connected(error_code ec, const tcp::endpoint& ep) {
         return;
     if (ec) {
         metrics::add(ctx_.stats.connect_failures, 1);
+        ctx_.stats.last_connect_failed.store(1, std::memory_order_relaxed);
         auto reason =
             fmt::format("target {} unreachable: {}", ctx_.cfg.target.to_string(), ec.message());
         if (auto d = ctx_.warnings.allow(); d.allowed)
@@ -182,6 +198,8 @@ void stream_session::on_connected(error_code ec, const tcp::endpoint& ep) {
         return;
     }
     target_.connected = true;
+    metrics::add(ctx_.stats.upstream_connections_up, 1);
+    ctx_.stats.last_connect_failed.store(0, std::memory_order_relaxed);
     error_code ignored;
     target_.socket.non_blocking(true, ignored);
     target_.socket.set_option(tcp::no_delay(true), ignored);
@@ -222,6 +240,8 @@ void stream_session::shut_end(end& e, bool reset) {
     e.queue.clear();
     e.reader.stop();
     if (!is_client(e)) {
+        if (e.connected)
+            metrics::sub(ctx_.stats.upstream_connections_up, 1);
         connector_.cancel();
         // The idle timer keeps watching until this end is closed too.
         on_executor_of(client_, [this] {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -698,6 +699,8 @@ TEST(ParseHelpAndVersion, HelpListsEveryOptionWithoutNeedingTheRest) {
                                "--oversize",
                                "--upstream-connections",
                                "--reconnect-backoff",
+                               "--metrics-listen",
+                               "--health-check",
                                "default: line",
                                "default: 1MiB",
                                "default: skip",
@@ -996,3 +999,60 @@ TEST(ParseMessageModeLimits, BufferLimitMustHoldTheLargestMessage) {
 
 } // namespace
 } // namespace funnel
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(ParseMetricsListen, OffByDefaultAndSetByFlagEnvironmentOrFile) {
+    EXPECT_EQ(parse(with_minimal()).cfg.metrics_listen, std::nullopt);
+    EXPECT_EQ(parse(with_minimal({"--metrics-listen", "127.0.0.1:9100"})).cfg.metrics_listen,
+              (host_port{"127.0.0.1", 9100}));
+    EXPECT_EQ(parse(with_minimal(), {"FUNNEL_METRICS_LISTEN=[::]:0"}).cfg.metrics_listen,
+              (host_port{"::", 0}));
+    EXPECT_EQ(parse(with_minimal({"--metrics-listen", "localhost:9100"}),
+                    {"FUNNEL_METRICS_LISTEN=127.0.0.1:1"})
+                  .cfg.metrics_listen,
+              (host_port{"localhost", 9100})); // the flag wins
+}
+
+TEST(ParseMetricsListen, BadValuesNameTheOption) {
+    EXPECT_EQ(error_of(with_minimal({"--metrics-listen", "9100"})),
+              "--metrics-listen: '9100' has no port (expected HOST:PORT, or [IPv6]:PORT)");
+    EXPECT_EQ(error_of(with_minimal({"--metrics-listen", "127.0.0.1:70000"})),
+              "--metrics-listen: port 70000 is out of range (0-65535)");
+    EXPECT_EQ(error_of(with_minimal({"--metrics-listen", "127.0.0.1:1,127.0.0.1:2"})),
+              "--metrics-listen: '127.0.0.1:1,127.0.0.1:2' is a list; give one HOST:PORT");
+    EXPECT_EQ(error_of(with_minimal(), {"FUNNEL_METRICS_LISTEN=::1:9100"})
+                  .rfind("FUNNEL_METRICS_LISTEN: '::1:9100' looks like an IPv6 address", 0),
+              0u);
+}
+
+TEST(ParseMetricsListen, DescribeShowsIt) {
+    EXPECT_NE(funnel::describe(parse(with_minimal()).cfg).find(" metrics-listen=off"),
+              std::string::npos);
+    EXPECT_NE(funnel::describe(parse(with_minimal({"--metrics-listen", "[::1]:9100"})).cfg)
+                  .find(" metrics-listen=[::1]:9100"),
+              std::string::npos);
+}
+
+TEST(ParseHealthCheck, NeedsOnlyTheMetricsAddress) {
+    // In a container the main process has --listen and --target as its arguments; the probe
+    // has only what the environment gives it.
+    const parse_result r = parse({"--health-check"}, {"FUNNEL_METRICS_LISTEN=0.0.0.0:9100"});
+    EXPECT_EQ(r.what, parse_result::action::health_check);
+    EXPECT_EQ(r.cfg.metrics_listen, (host_port{"0.0.0.0", 9100}));
+    EXPECT_EQ(parse(with_minimal({"--health-check", "--metrics-listen", "127.0.0.1:1"})).what,
+              parse_result::action::health_check);
+    // A broken setting the probe does not use does not fail it.
+    EXPECT_EQ(
+        parse({"--health-check", "--metrics-listen", "127.0.0.1:1"}, {"FUNNEL_BUFFER_LIMIT=5"})
+            .what,
+        parse_result::action::health_check);
+}
+
+TEST(ParseHealthCheck, WithoutMetricsListenIsAnError) {
+    EXPECT_EQ(error_of({"--health-check"}).rfind("--health-check needs --metrics-listen", 0), 0u);
+    EXPECT_EQ(error_of({"--health-check"}, {"FUNNEL_METRICS_LISTEN=nope"}),
+              "FUNNEL_METRICS_LISTEN: 'nope' has no port (expected HOST:PORT, or [IPv6]:PORT)");
+    // Only a flag asks for it.
+    EXPECT_EQ(parse(with_minimal(), {"FUNNEL_HEALTH_CHECK=1"}).what, parse_result::action::run);
+}
