@@ -13,8 +13,10 @@ for a in "$@"; do
         *) extra+=("$a") ;;
     esac
 done
+# clang-14 and libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes): scripts/fuzz.sh.
 packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-program-options1.81-dev
-          libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev "${extra[@]}")
+          libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
+          "${extra[@]}")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
