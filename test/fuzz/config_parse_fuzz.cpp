@@ -1,7 +1,7 @@
 // Fuzz target: parse_command_line, over the command line and an INI config file.
 //
 // Input: the command line's words separated by NUL; after the first two NULs in a row, the
-// text of a config file, which the target writes to a file of its own and names in
+// text of a config file, which the target writes to a temporary file and names in
 // FUNNEL_CONFIG (no other environment). Words starting with "--config" are left out, so that
 // the fuzzer cannot name a file of its own choosing (/dev/zero would never end).
 // Invariants: it returns a result or throws config_error, nothing else (no crash, no other
@@ -18,6 +18,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unistd.h>
@@ -27,25 +28,22 @@
 
 namespace {
 
-// One file for the whole run, rewritten for each input and removed at exit.
+// The config file of one input, removed when the input is done. One per input rather than one
+// per run: libFuzzer ends a run with _Exit, which runs no destructor.
 class config_file {
 public:
-    config_file() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "funnel-fuzz-config-XXXXXX").string();
-        const int fd = ::mkstemp(pattern.data());
+    explicit config_file(std::string_view text) {
+        path_ = (std::filesystem::temp_directory_path() / "funnel-fuzz-config-XXXXXX").string();
+        const int fd = ::mkstemp(path_.data());
         FUZZ_CHECK(fd >= 0);
         ::close(fd);
-        path_ = pattern;
+        std::ofstream(path_, std::ios::binary | std::ios::trunc) << text;
     }
     ~config_file() { std::remove(path_.c_str()); }
     config_file(const config_file&) = delete;
     config_file& operator=(const config_file&) = delete;
 
-    const std::string& write(std::string_view text) {
-        std::ofstream(path_, std::ios::binary | std::ios::trunc) << text;
-        return path_;
-    }
+    const std::string& path() const { return path_; }
 
 private:
     std::string path_;
@@ -77,7 +75,6 @@ void check_valid(const funnel::config& c) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static config_file file;
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     const std::size_t split = input.find(std::string_view("\0\0", 2));
     const std::string_view words = input.substr(0, split);
@@ -95,9 +92,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         argv.push_back(a.c_str());
     argv.push_back(nullptr);
 
+    std::optional<config_file> file;
     std::vector<std::string> environment;
-    if (split != std::string_view::npos)
-        environment.push_back("FUNNEL_CONFIG=" + file.write(input.substr(split + 2)));
+    if (split != std::string_view::npos) {
+        file.emplace(input.substr(split + 2));
+        environment.push_back("FUNNEL_CONFIG=" + file->path());
+    }
 
     try {
         const auto r =
