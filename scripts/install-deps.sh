@@ -3,6 +3,9 @@
 # Extra package names given as arguments are installed too (the demo adds socat). The argument
 # "bench" stands for what scripts/loadtest.sh and scripts/compare.sh run beside funnel: the
 # peers (HAProxy, nginx and its stream module, socat, carbon-c-relay, rsyslog), gnuplot, procps.
+# The argument "test" stands for what scripts/test.sh needs beyond the build: clang-14 and
+# libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes: scripts/fuzz.sh), yamllint and
+# systemd's systemd-analyze (scripts/deploy-check.sh). The Dockerfile's build needs none of them.
 set -euo pipefail
 
 extra=()
@@ -10,6 +13,7 @@ for a in "$@"; do
     case $a in
         bench) extra+=(haproxy nginx libnginx-mod-stream socat carbon-c-relay rsyslog gnuplot-nox
                        procps python3) ;;
+        test) extra+=(clang-14 libclang-rt-14-dev yamllint systemd) ;;
         *) extra+=("$a") ;;
     esac
 done

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds funnel and runs the whole suite three times: a warnings-as-errors release build, then
 # under ThreadSanitizer (the io thread and the pool share data; only TSan sees their races),
-# then under AddressSanitizer + UndefinedBehaviorSanitizer. Prints each stage's duration.
-#   scripts/test.sh             all three
+# then under AddressSanitizer + UndefinedBehaviorSanitizer. Then builds the libFuzzer targets
+# with clang and runs each for FUNNEL_FUZZ_SECONDS (default 30; scripts/fuzz.sh). Prints each
+# stage's duration.
+#   scripts/test.sh             all three, then fuzz
 #   FUNNEL_TEST_BUILDS="release tsan" scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-builds=${FUNNEL_TEST_BUILDS:-"release tsan asan"}
+builds=${FUNNEL_TEST_BUILDS:-"release tsan asan fuzz"}
 jobs=$(nproc)
 
 stage() { # stage NAME COMMAND...
@@ -36,7 +38,7 @@ load_test() {
     done
 }
 
-stage "install dependencies" scripts/install-deps.sh
+stage "install dependencies" scripts/install-deps.sh test
 for b in $builds; do
     case $b in
         release) configure_and_test release ""
@@ -44,7 +46,9 @@ for b in $builds; do
         tsan) TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" configure_and_test tsan thread ;;
         asan) ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
                   configure_and_test asan address,undefined ;;
-        *) echo "unknown build '$b' (release, tsan, asan)" >&2; exit 2 ;;
+        fuzz) stage "fuzz: build" scripts/fuzz.sh --build-only
+              stage "fuzz: run" scripts/fuzz.sh --run-only --seconds "${FUNNEL_FUZZ_SECONDS:-30}" ;;
+        *) echo "unknown build '$b' (release, tsan, asan, fuzz)" >&2; exit 2 ;;
     esac
 done
 echo "all test builds passed: $builds"

@@ -651,7 +651,34 @@ config build_config(const std::vector<source>& sources) {
     return cfg;
 }
 
+// Control characters as C escapes; every other byte (UTF-8 included) as it is.
+std::string escape_control(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u >= 0x20 && u != 0x7f) {
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else {
+            constexpr std::string_view hex = "0123456789abcdef";
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 0xf];
+        }
+    }
+    return out;
+}
+
 } // namespace
+
+config_error::config_error(const std::string& message)
+    : std::runtime_error(escape_control(message)) {}
 
 parse_result parse_command_line(int argc, const char* const* argv,
                                 const std::vector<std::string>& environment) {

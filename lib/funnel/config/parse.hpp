@@ -19,10 +19,11 @@ namespace funnel {
 
 // A bad flag, value, environment variable or config file. what() is one line that names where
 // the value came from (--flag, FUNNEL_VARIABLE or the config file) and the bad value, so main can
-// print it as it is and exit.
+// print it as it is and exit. Control characters the input brought into the message (a newline
+// in a flag or a variable) are written as escapes (\n, \x01), so it stays one line.
 class config_error : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit config_error(const std::string& message);
 };
 
 struct parse_result {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -973,6 +974,32 @@ TEST(ParseInvalid, ErrorsNameTheOptionAndTheValue) {
         EXPECT_NE(error.find(c.expected), std::string::npos)
             << "expected '" << c.expected << "' in: " << error;
         EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+    }
+}
+
+// A newline or other control character in a flag, a value or a variable (found by the
+// config_parse fuzz target) is written as an escape: the error stays one line.
+TEST(ParseInvalid, ControlCharactersInTheInputAreEscapedInTheError) {
+    struct bad {
+        args_t args;
+        env_t env;
+        std::string expected;
+    };
+    const std::vector<bad> cases{
+        {{"--listen\n7.0.0.1:9000"}, {}, "unknown option '--listen\\n7.0.0.1:9000'"},
+        {{"--listen", "127.0.0.1:0", "--target", "t:1\r\nx"},
+         {},
+         "--target: 't:1\\r\\nx' has an invalid port '1\\r\\nx'"},
+        {with_minimal(), {"FUNNEL_MODE=a\nb\x01"}, "FUNNEL_MODE: 'a\\nb\\x01' is not one of"},
+        {{"--listen", "127.0.0.1:0", "--target", "\x1b[31mt:1"}, {}, "'\\x1b[31mt:1'"},
+    };
+    for (const auto& c : cases) {
+        const std::string error = error_of(c.args, c.env);
+        EXPECT_NE(error.find(c.expected), std::string::npos)
+            << "expected '" << c.expected << "' in: " << error;
+        EXPECT_TRUE(std::none_of(error.begin(), error.end(), [](char ch) {
+            return ch >= 0 && ch < 0x20;
+        })) << error;
     }
 }
 

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "support/framing_reference.hpp"
+
 namespace funnel {
 namespace {
 
@@ -35,18 +37,18 @@ std::string frame(std::string_view payload) {
     return be32(static_cast<std::uint32_t>(payload.size())) + std::string(payload);
 }
 
-// One thing the decoder reported: a whole message, or an oversize one.
-struct event {
-    bool oversize = false;
-    std::string payload; // a message: its bytes
-    std::size_t length = 0;
-};
+using event = test::frame_event;
+using config = test::framing_params;
+using expected = test::reference_frames;
 
 event msg(std::string_view p) {
-    return {false, std::string(p), p.size()};
+    return test::message_event(p);
 }
 event over(std::size_t length) {
-    return {true, {}, length};
+    return test::oversize_event(length);
+}
+expected reference(const config& c, std::string_view s) {
+    return test::reference_decode(c, s);
 }
 
 // Rebuilds messages from segments the way a caller would (it copies here only to compare), and
@@ -91,12 +93,6 @@ struct run_result {
     std::uint64_t oversize = 0;
 };
 
-struct config {
-    framing f;
-    std::size_t max;
-    oversize_policy p;
-};
-
 // Feeds `stream` cut at `cuts` (ascending positions), stopping once the decoder says close.
 run_result run(const config& c, std::string_view stream, const std::vector<std::size_t>& cuts) {
     frame_decoder d(c.f, c.max, c.p);
@@ -125,78 +121,6 @@ run_result run(const config& c, std::string_view stream, const std::vector<std::
     return r;
 }
 
-// The simplest decoder that could work: whole stream in hand, one byte at a time.
-struct expected {
-    std::vector<event> events;
-    bool closed = false;
-    eof_kind eof = eof_kind::clean;
-    std::string pending; // partial_message: its bytes; partial_header: the prefix bytes
-    std::optional<std::size_t> declared;
-};
-
-expected reference(const config& c, std::string_view s) {
-    expected e;
-    std::size_t pos = 0;
-    auto reject = [&](std::size_t length) {
-        e.events.push_back(over(length));
-        if (c.p == oversize_policy::close) {
-            e.closed = true;
-            e.eof = eof_kind::closed;
-        }
-        return !e.closed;
-    };
-    if (c.f == framing::line) {
-        while (pos < s.size()) {
-            std::size_t end = pos;
-            while (end < s.size() && s[end] != '\n')
-                ++end;
-            const std::size_t length = end - pos;
-            if (length > c.max) {
-                if (!reject(length))
-                    return e;
-                if (end == s.size())
-                    e.eof = eof_kind::partial_oversize;
-            } else if (end == s.size()) {
-                e.eof = eof_kind::partial_message;
-                e.pending = std::string(s.substr(pos));
-            } else {
-                e.events.push_back(msg(s.substr(pos, length)));
-            }
-            pos = end + 1;
-        }
-        return e;
-    }
-    while (pos < s.size()) {
-        if (s.size() - pos < 4) {
-            e.eof = eof_kind::partial_header;
-            e.pending = std::string(s.substr(pos));
-            return e;
-        }
-        std::size_t declared = 0;
-        for (std::size_t i = 0; i < 4; ++i)
-            declared = declared << 8 | static_cast<unsigned char>(s[pos + i]);
-        pos += 4;
-        const std::size_t avail = s.size() - pos;
-        if (declared > c.max) {
-            if (!reject(declared))
-                return e;
-            if (avail < declared) {
-                e.eof = eof_kind::partial_oversize;
-                return e;
-            }
-        } else if (avail < declared) {
-            e.eof = eof_kind::partial_message;
-            e.pending = std::string(s.substr(pos));
-            e.declared = declared;
-            return e;
-        } else {
-            e.events.push_back(msg(s.substr(pos, declared)));
-        }
-        pos += declared;
-    }
-    return e;
-}
-
 std::string describe(const std::vector<std::size_t>& cuts) {
     std::string s = "cuts:";
     for (std::size_t c : cuts)
@@ -210,17 +134,7 @@ void check(const config& c, const expected& e, const run_result& r,
     bool same = r.events.size() == e.events.size() && r.closed == e.closed && r.eof.kind == e.eof &&
                 r.eof.declared_length == e.declared;
     for (std::size_t i = 0; same && i < e.events.size(); ++i) {
-        const event& want = e.events[i];
-        const event& got = r.events[i];
-        same = want.oversize == got.oversize;
-        if (same && !want.oversize)
-            same = want.payload == got.payload && got.length == want.length;
-        else if (same && c.f == framing::length)
-            same = got.length == want.length;
-        else if (same)
-            // Line framing decides as soon as it has seen more than max bytes: the reported length
-            // depends on where the reads fell, but is over the limit and no more than the line.
-            same = got.length > c.max && got.length <= want.length;
+        same = test::same_event(c, e.events[i], r.events[i]);
     }
     if (same && e.eof == eof_kind::partial_message)
         same = r.pending == e.pending && r.eof.bytes == e.pending.size();
