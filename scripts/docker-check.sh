@@ -34,17 +34,13 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 
 passed=0 failed=0
-check() { # check DESCRIPTION COMMAND...
-    if "$@"; then
-        echo "ok   $1"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $1"
-        failed=$((failed + 1))
-    fi
-}
 pass() { echo "ok   $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
 step() { echo "--> $1 ($((SECONDS - started))s)"; }
 started=$SECONDS
 
@@ -137,6 +133,8 @@ done
 if [ $healthy = 1 ]; then pass "HEALTHCHECK passes"; else fail "HEALTHCHECK passes"; podman logs "$relay" | tail -20; fi
 check "/readyz answers 200" bash -c "$(declare -f http_get); metrics_port=$metrics_port; http_get /readyz | head -1 | grep -q ' 200 '"
 
+before=$(metric funnel_messages_received_total)
+check "/metrics before the load: funnel_messages_received_total = 0 ($before)" test "$before" = 0
 podman run --rm --network host --entrypoint funnel-load "$image" --target "127.0.0.1:$data_port" \
     --mode line --connections "$clients" --messages "$messages_per_client" >"$work/load.json" 2>&1 || true
 check "funnel-load sent $total messages without errors" grep -q "\"messages\":$total,.*\"errors\":0" "$work/load.json"
