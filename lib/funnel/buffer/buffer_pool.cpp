@@ -2,6 +2,8 @@
 
 #include <boost/assert.hpp>
 
+#include <algorithm>
+
 namespace funnel {
 
 std::size_t chunk::capacity() const {
@@ -15,7 +17,8 @@ void chunk::reset() {
 }
 
 buffer_pool::buffer_pool(std::size_t block_size, std::size_t byte_limit)
-    : block_size_(block_size), byte_limit_(byte_limit) {
+    : block_size_(block_size), byte_limit_(byte_limit),
+      low_water_(byte_limit_ - std::min(byte_limit_, std::max(block_size_, byte_limit_ / 4))) {
     BOOST_ASSERT(block_size_ > 0 && byte_limit_ >= block_size_);
 }
 
@@ -50,8 +53,8 @@ std::byte* buffer_pool::take_block_locked() {
 }
 
 bool buffer_pool::update_exhausted_locked() {
-    const bool now = !waiters_.empty() || (exhausted_.load(std::memory_order_relaxed) &&
-                                           used_ + block_size_ > byte_limit_);
+    const bool now =
+        !waiters_.empty() || (exhausted_.load(std::memory_order_relaxed) && used_ > low_water_);
     return exhausted_.exchange(now, std::memory_order_relaxed) != now;
 }
 

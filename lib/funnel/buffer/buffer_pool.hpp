@@ -6,8 +6,9 @@
 // the block is handed to the longest-waiting reader when one comes back (FIFO, so a busy client
 // cannot starve a quiet one), and its handler is posted to the reader's own executor.
 //
-// Exhaustion is an episode: it begins when a reader parks and ends when a block comes back with
-// nobody waiting (so the budget has a free block again, not merely the next waiter served). A
+// Exhaustion is an episode: it begins when a reader parks and ends once nobody waits and a
+// quarter of the budget (at least one block) is free again, not merely the next waiter served:
+// a budget hovering at its limit would otherwise end and begin an episode per block. A
 // watcher learns of each change by a post and reads exhausted(); reading the level rather than
 // being handed it keeps two changes posted from different threads from arriving out of order.
 //
@@ -76,6 +77,7 @@ private:
 
     const std::size_t block_size_;
     const std::size_t byte_limit_;
+    const std::size_t low_water_; // an exhaustion episode ends at or below this many bytes held
     std::mutex mutex_;
     std::size_t used_ = 0;
     std::vector<std::unique_ptr<std::byte[]>> blocks_; // owns every block ever allocated

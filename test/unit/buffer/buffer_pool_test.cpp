@@ -887,6 +887,26 @@ TEST(BufferPoolExhaustion, EndsOnlyWhenABlockComesBackWithNobodyWaiting) {
     EXPECT_EQ(log.seen, (std::vector<bool>{true, false, true, false}));
 }
 
+TEST(BufferPoolExhaustion, EndsOnceAQuarterOfALargerBudgetIsFree) {
+    buffer_pool pool(64, 512); // 8 blocks: the episode ends with 2 free
+    net::io_context ioc;
+    exhaustion_log log(pool, ioc);
+    std::vector<chunk> held;
+    for (int i = 0; i < 8; ++i)
+        held.push_back(pool.try_acquire());
+    pool.async_acquire(ioc.get_executor(), [&](chunk c) { held.push_back(std::move(c)); });
+    drain(ioc);
+    held.erase(held.begin()); // to the waiter
+    drain(ioc);
+    ASSERT_EQ(held.size(), 8U);
+    held.erase(held.begin()); // one free block: not yet
+    EXPECT_TRUE(pool.exhausted());
+    held.erase(held.begin()); // a quarter free
+    EXPECT_FALSE(pool.exhausted());
+    drain(ioc);
+    EXPECT_EQ(log.seen, (std::vector<bool>{true, false}));
+}
+
 TEST(BufferPoolExhaustion, CancelledWaiterEndsTheEpisodeOnlyOnceThereIsRoom) {
     buffer_pool pool(64, 64);
     net::io_context ioc;
