@@ -19,7 +19,8 @@ enum class refusal : std::size_t {
     max_connections, // --max-connections reached
     access_denied,   // --deny, or not in --allow
     per_ip_limit,    // --max-connections-per-ip reached
-    full,            // --refuse-when-full while memory (and spool) are full
+    full,            // reserved: --refuse-when-full pauses accepting (accept_pauses) instead
+                     // of taking clients in and closing them, so it refuses no one itself
     count_
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(refusal::count_)> refusal_names{
@@ -35,6 +36,7 @@ struct metrics {
     std::array<padded_counter, refusal_names.size()> connections_refused{};
     alignas(64) counter connections_active{0}; // gauge: sessions alive
     alignas(64) counter accept_errors{0};      // failed accepts (EMFILE and friends)
+    alignas(64) counter accept_pauses{0};      // --refuse-when-full episodes: accepting paused
     alignas(64) counter connect_failures{0};   // target unreachable or timed out
     alignas(64) counter idle_timeouts{0};      // pairs closed by --idle-timeout
     alignas(64) counter resets{0};             // pairs closed because one side reset or failed
