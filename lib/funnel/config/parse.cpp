@@ -229,11 +229,11 @@ struct option_set {
         access.add_options() //
             ("allow", po::value<std::vector<std::string>>()->value_name("CIDR"),
              "admit only clients in these address blocks (10.0.0.0/8, 2001:db8::/32; a bare "
-             "address is one host); repeat it or give a comma- or space-separated list. "
-             "Default: every client") //
+             "address is one host); repeat it or give a comma- or space-separated list "
+             "(default: every client)") //
             ("deny", po::value<std::vector<std::string>>()->value_name("CIDR"),
              "refuse clients in these address blocks, even when --allow holds them; given like "
-             "--allow") //
+             "--allow (default: none)") //
             ("max-connections-per-ip", text("N"),
              "most connections one client address may hold at once; 0 = unlimited "
              "(default: 0)") //
