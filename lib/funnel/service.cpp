@@ -28,7 +28,7 @@ template <class Duration> std::chrono::steady_clock::duration to_steady(Duration
 
 service::service(config cfg, std::shared_ptr<spdlog::logger> log)
     : cfg_(std::move(cfg)), log_(std::move(log)), warnings_(std::chrono::seconds(1), 5),
-      to_targets_(cfg_.read_size(), cfg_.buffer_limit),
+      access_(cfg_.allow, cfg_.deny), to_targets_(cfg_.read_size(), cfg_.buffer_limit),
       to_clients_(cfg_.read_size(), cfg_.buffer_limit), registry_(io_.get_executor()),
       start_time_(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
                       .count()),
@@ -40,6 +40,7 @@ service::service(config cfg, std::shared_ptr<spdlog::logger> log)
         if (stopping_)
             await_links_drained();
     });
+    to_targets_.watch_exhaustion(io_.get_executor(), [this] { on_budget_change(); });
 }
 
 service::~service() {
@@ -179,14 +180,29 @@ net::any_io_executor service::target_executor() {
     return io_.get_executor();
 }
 
+// io thread. Every check comes before the first read, so a refused client has nothing read and
+// nothing sent on its behalf.
 void service::on_accept(tcp::socket socket) {
+    error_code ec;
+    const tcp::endpoint peer = socket.remote_endpoint(ec);
+    if (ec) {
+        // Reset before it was taken: there is nobody to serve, and no address to judge.
+        log_->debug("client gone before it was accepted: {}", ec.message());
+        socket.close(ec);
+        return;
+    }
+    const net::ip::address client = unmapped(peer.address());
+    if (const auto verdict = access_.judge(client); verdict != access_policy::verdict::admitted) {
+        refuse(socket, peer, refusal::access_denied, verdict);
+        return;
+    }
     if (registry_.size() >= cfg_.max_connections) {
-        metrics::add(stats_.refused(refusal::max_connections), 1);
-        if (auto d = warnings_.allow(); d.allowed)
-            log_->warn("refusing a connection: --max-connections {} reached{}",
-                       cfg_.max_connections, suppressed_note(d));
-        error_code ignored;
-        socket.close(ignored);
+        refuse(socket, peer, refusal::max_connections, access_policy::verdict::admitted);
+        return;
+    }
+    if (cfg_.max_connections_per_ip > 0 &&
+        registry_.sessions_from(client) >= cfg_.max_connections_per_ip) {
+        refuse(socket, peer, refusal::per_ip_limit, access_policy::verdict::admitted);
         return;
     }
     metrics::add(stats_.connections_accepted, 1);
@@ -196,13 +212,74 @@ void service::on_accept(tcp::socket socket) {
         const std::size_t k = id % links_.size();
         auto session = std::make_shared<message_session>(std::move(socket), links_[k],
                                                          *outboxes_[k], ctx_, id);
-        registry_.add(id, session);
+        registry_.add(id, session, client);
         session->start();
         return;
     }
     auto session = std::make_shared<stream_session>(std::move(socket), target_executor(), ctx_, id);
-    registry_.add(id, session);
+    registry_.add(id, session, client);
     session->start();
+}
+
+// io thread: counts, logs (rate-limited: a flood of refused clients must not flood the log) and
+// closes.
+void service::refuse(tcp::socket& socket, const tcp::endpoint& peer, refusal why,
+                     access_policy::verdict verdict) {
+    metrics::add(stats_.refused(why), 1);
+    if (auto d = warnings_.allow(); d.allowed) {
+        std::string because;
+        switch (why) {
+        case refusal::access_denied:
+            because = verdict == access_policy::verdict::denied ? "in a --deny block"
+                                                                : "not in any --allow block";
+            break;
+        case refusal::max_connections:
+            because = fmt::format("--max-connections {} reached", cfg_.max_connections);
+            break;
+        case refusal::per_ip_limit:
+            because = fmt::format("--max-connections-per-ip {} reached by this address",
+                                  cfg_.max_connections_per_ip);
+            break;
+        case refusal::count_:
+            break;
+        }
+        log_->warn("refusing a connection from {}: {}{}", to_text(peer), because,
+                   suppressed_note(d));
+    }
+    error_code ignored;
+    socket.close(ignored);
+}
+
+// io thread: the target budget became exhausted or has room again. Announced by a post per
+// change, so the level is read here, not carried: the last of several posts sees the last state.
+void service::on_budget_change() {
+    const bool full = to_targets_.exhausted();
+    if (full == budget_full_)
+        return;
+    budget_full_ = full;
+    const auto now = std::chrono::steady_clock::now();
+    if (full) {
+        full_since_ = now;
+        accept_paused_ = cfg_.refuse_when_full && !stopping_;
+        if (accept_paused_) {
+            metrics::add(stats_.accept_pauses, 1);
+            for (auto& l : listeners_)
+                l->pause();
+        }
+        log_->warn("--buffer-limit {} reached: client reads paused until the target takes data{}",
+                   cfg_.buffer_limit,
+                   accept_paused_ ? "; not accepting new connections (--refuse-when-full)" : "");
+        return;
+    }
+    const bool resumed = accept_paused_;
+    if (accept_paused_) {
+        accept_paused_ = false;
+        for (auto& l : listeners_)
+            l->resume();
+    }
+    log_->info("--buffer-limit has room again after {:.3f}s: client reads resume{}",
+               std::chrono::duration<double>(now - full_since_).count(),
+               resumed ? ", accepting new connections again" : "");
 }
 
 void service::on_signal(error_code ec, int signo) {

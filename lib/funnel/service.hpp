@@ -6,6 +6,11 @@
 //     signal_set, stats timer, drain timer          (or the io thread itself with --workers 0)
 //     admin http_server (--metrics-listen)
 //
+// The accept path (io thread): --allow/--deny, then --max-connections, then
+// --max-connections-per-ip; a refused client is closed before any byte of it is read. With
+// --refuse-when-full the listeners pause while the target budget is exhausted (client reads
+// parked) and resume when it has room, which the pool announces by a post (on_budget_change).
+//
 // Shutdown order: stop() (or the first SIGINT/SIGTERM) closes the listeners and lets every
 // session finish by itself; after --drain-timeout the rest are closed. When the last session is
 // gone the work guard is released, the io thread returns and the pool is joined; only then are
@@ -21,6 +26,7 @@
 #include "funnel/message/chunk_outbox.hpp"
 #include "funnel/metrics/metrics.hpp"
 #include "funnel/net.hpp"
+#include "funnel/server/access_policy.hpp"
 #include "funnel/server/session_context.hpp"
 #include "funnel/server/session_registry.hpp"
 
@@ -69,6 +75,9 @@ public:
 
 private:
     void on_accept(tcp::socket socket);
+    void refuse(tcp::socket& socket, const tcp::endpoint& peer, refusal why,
+                access_policy::verdict verdict);
+    void on_budget_change();
     void on_signal(error_code ec, int signo);
     void begin_drain();
     void arm_drain_timer(std::chrono::steady_clock::duration after);
@@ -85,6 +94,7 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     metrics stats_;
     rate_limiter warnings_;
+    access_policy access_;
     buffer_pool to_targets_;
     buffer_pool to_clients_;
     net::io_context io_{1};
@@ -99,6 +109,9 @@ private:
     std::size_t links_drained_ = 0;                       // io thread
     bool awaiting_links_ = false;                         // io thread
     bool clients_closed_ = false;                         // io thread: by the drain timeout
+    bool budget_full_ = false;                            // io thread: as last announced
+    bool accept_paused_ = false;                          // io thread: by --refuse-when-full
+    std::chrono::steady_clock::time_point full_since_;    // io thread
     net::signal_set signals_;
     std::function<void()> on_second_signal_;
     net::steady_timer drain_timer_;

@@ -143,6 +143,12 @@ TEST(ProcessConfig, BadConfigurationExitsWith2BeforeOpeningAnySocket) {
         {"message mode with a bad framing",
          {"--listen", listen, "--target", target, "--mode", "message", "--framing", "bogus"},
          {"--framing", "'bogus'", "line or length"}},
+        {"a deny block with bits set after its prefix",
+         {"--listen", listen, "--target", target, "--deny", "10.1.2.3/8"},
+         {"--deny", "'10.1.2.3/8'", "10.0.0.0/8"}},
+        {"an allow list with a bad address",
+         {"--listen", listen, "--target", target, "--allow", "::1, 10.0.0.256"},
+         {"--allow", "'10.0.0.256'", "invalid address"}},
     };
 
     for (const auto& c : cases) {
@@ -180,13 +186,15 @@ TEST(ProcessConfig, HelpListsEveryFlagAndExits0) {
 }
 
 TEST(ProcessConfig, CheckConfigPrintsTheSettingsAndExitsWithoutListening) {
-    funnel_process ok(funnel_binary,
-                      with_args({"--check-config", "--listen", "127.0.0.1:0", "--target",
-                                 "127.0.0.1:9", "--mode", "message", "--workers", "3"}));
+    funnel_process ok(funnel_binary, with_args({"--check-config", "--listen", "127.0.0.1:0",
+                                                "--target", "127.0.0.1:9", "--mode", "message",
+                                                "--workers", "3", "--allow", "::1 10.0.0.0/8"}));
     EXPECT_EQ(ok.wait_for_exit(), exit_status::exited(0)) << ok.stderr_text();
     const std::string out = ok.stdout_text();
     EXPECT_TRUE(out.starts_with("funnel " FUNNEL_VERSION ": configuration ok\n")) << out;
-    for (const char* setting : {"mode=message", "target=127.0.0.1:9", "workers=3", "framing=line"})
+    for (const char* setting : {"mode=message", "target=127.0.0.1:9", "workers=3", "framing=line",
+                                "allow=::1/128,10.0.0.0/8", "deny=-", "max-connections-per-ip=0",
+                                "refuse-when-full=false"})
         EXPECT_NE(out.find(setting), std::string::npos) << out;
     EXPECT_FALSE(any_line_contains(ok, "listening on"));
 

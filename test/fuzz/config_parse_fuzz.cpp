@@ -107,6 +107,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case funnel::parse_result::action::check:
             check_valid(r.cfg);
             break;
+        case funnel::parse_result::action::health_check:
+            // The probe needs nothing else, but it must know where to probe.
+            FUZZ_CHECK(r.cfg.metrics_listen.has_value());
+            break;
         case funnel::parse_result::action::help:
         case funnel::parse_result::action::version:
             FUZZ_CHECK(!r.text.empty());

@@ -90,6 +90,9 @@ std::string render_exposition(const exposition_input& in) {
     w.counter("funnel_accept_errors_total",
               "Failed accepts (EMFILE, ENFILE, ENOBUFS, ENOMEM...); each pauses accepting 100ms.",
               m.accept_errors);
+    w.counter("funnel_accept_pauses_total",
+              "Times --refuse-when-full stopped accepting because --buffer-limit was spent.",
+              m.accept_pauses);
     w.counter("funnel_idle_timeouts_total", "Connections closed by --idle-timeout.",
               m.idle_timeouts);
     w.counter("funnel_connection_resets_total",

@@ -2,6 +2,8 @@
 
 #include <boost/assert.hpp>
 
+#include <algorithm>
+
 namespace funnel {
 
 std::size_t chunk::capacity() const {
@@ -15,7 +17,8 @@ void chunk::reset() {
 }
 
 buffer_pool::buffer_pool(std::size_t block_size, std::size_t byte_limit)
-    : block_size_(block_size), byte_limit_(byte_limit) {
+    : block_size_(block_size), byte_limit_(byte_limit),
+      low_water_(byte_limit_ - std::min(byte_limit_, std::max(block_size_, byte_limit_ / 4))) {
     BOOST_ASSERT(block_size_ > 0 && byte_limit_ >= block_size_);
 }
 
@@ -49,6 +52,22 @@ std::byte* buffer_pool::take_block_locked() {
     return blocks_.back().get();
 }
 
+bool buffer_pool::update_exhausted_locked() {
+    const bool now =
+        !waiters_.empty() || (exhausted_.load(std::memory_order_relaxed) && used_ > low_water_);
+    return exhausted_.exchange(now, std::memory_order_relaxed) != now;
+}
+
+void buffer_pool::watch_exhaustion(net::any_io_executor ex, std::function<void()> on_change) {
+    watcher_ex_ = std::move(ex);
+    on_exhaustion_change_ = std::move(on_change);
+}
+
+void buffer_pool::notify_exhaustion_change() {
+    if (on_exhaustion_change_)
+        net::post(watcher_ex_, [this] { on_exhaustion_change_(); });
+}
+
 chunk buffer_pool::try_acquire() {
     std::lock_guard lock(mutex_);
     if (!waiters_.empty() || used_ + block_size_ > byte_limit_)
@@ -68,10 +87,15 @@ void buffer_pool::async_acquire(net::any_io_executor ex, std::function<void(chun
     }
     waiters_.push_back({std::move(ex), std::move(handler), owner});
     waiting_.store(waiters_.size(), std::memory_order_relaxed);
+    const bool changed = update_exhausted_locked();
+    lock.unlock();
+    if (changed)
+        notify_exhaustion_change();
 }
 
 void buffer_pool::cancel(const void* owner) {
     std::deque<waiter> cancelled;
+    bool changed = false;
     {
         std::lock_guard lock(mutex_);
         for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -83,7 +107,10 @@ void buffer_pool::cancel(const void* owner) {
             }
         }
         waiting_.store(waiters_.size(), std::memory_order_relaxed);
+        changed = update_exhausted_locked();
     }
+    if (changed)
+        notify_exhaustion_change();
     // Destroyed here, unlocked: a handler may hold the last reference to its owner, whose
     // destructor gives chunks back to this pool.
 }
@@ -94,14 +121,22 @@ void buffer_pool::release(std::byte* block) {
     free_.push_back(block);
     used_ -= block_size_;
     bytes_held_.store(used_, std::memory_order_relaxed);
-    if (waiters_.empty())
+    if (waiters_.empty()) {
+        const bool changed = update_exhausted_locked();
+        lock.unlock();
+        if (changed)
+            notify_exhaustion_change();
         return;
+    }
     // One block came back, so at most one waiter can be served.
     chunk granted = grant_locked();
     waiter next = std::move(waiters_.front());
     waiters_.pop_front();
     waiting_.store(waiters_.size(), std::memory_order_relaxed);
+    const bool changed = update_exhausted_locked();
     lock.unlock();
+    if (changed)
+        notify_exhaustion_change();
     net::post(next.ex,
               [h = std::move(next.handler), c = std::move(granted)]() mutable { h(std::move(c)); });
 }

@@ -2,6 +2,9 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 namespace funnel {
 
 std::string host_port::to_string() const {
@@ -11,6 +14,26 @@ std::string host_port::to_string() const {
     }
     return host + ":" + std::to_string(port);
 }
+
+std::string cidr::to_string() const {
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof text);
+    return std::string(text) + "/" + std::to_string(prefix);
+}
+
+namespace {
+
+std::string join(const std::vector<cidr>& blocks) {
+    std::string out;
+    for (const auto& b : blocks) {
+        if (!out.empty())
+            out += ',';
+        out += b.to_string();
+    }
+    return out.empty() ? "-" : out;
+}
+
+} // namespace
 
 std::string describe(const config& c) {
     std::string listen;
@@ -32,10 +55,12 @@ std::string describe(const config& c) {
                            : fmt::format(" log-file={} log-file-size={} log-file-count={}",
                                          c.log_file, c.log_file_size, c.log_file_count);
     return fmt::format("mode={}{} listen={} target={} workers={} max-connections={} "
+                       "max-connections-per-ip={} allow={} deny={} refuse-when-full={} "
                        "idle-timeout={}s buffer-limit={} connect-timeout={}s drain-timeout={}s "
                        "stats-interval={}s log-level={} log-format={}{} metrics-listen={}",
                        to_string(c.mode), message, listen, c.target.to_string(), c.workers,
-                       c.max_connections, c.idle_timeout.count(), c.buffer_limit,
+                       c.max_connections, c.max_connections_per_ip, join(c.allow), join(c.deny),
+                       c.refuse_when_full, c.idle_timeout.count(), c.buffer_limit,
                        c.connect_timeout.count(), c.drain_timeout.count(), c.stats_interval.count(),
                        to_string(c.level), to_string(c.format), log_file,
                        c.metrics_listen ? c.metrics_listen->to_string() : "off");

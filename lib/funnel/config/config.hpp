@@ -6,6 +6,7 @@
 
 #include "funnel/framing/framing.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,19 @@ struct host_port {
 
     std::string to_string() const; // "[::1]:9000" for IPv6 literals, "host:port" otherwise
     friend bool operator==(const host_port&, const host_port&) = default;
+};
+
+// An address block for --allow and --deny, checked when parsed: IPv4 (the first 4 bytes) or IPv6,
+// in network byte order, with every bit after the prefix zero. An IPv4-mapped IPv6 block
+// (::ffff:a.b.c.d/96 and longer) is stored as the IPv4 block it names, since a client's mapped
+// address is judged as the IPv4 address it carries.
+struct cidr {
+    bool v6 = false;
+    std::array<std::uint8_t, 16> bytes{};
+    unsigned prefix = 0; // 0-32 for IPv4, 0-128 for IPv6
+
+    std::string to_string() const; // "10.0.0.0/8", "2001:db8::/32"
+    friend bool operator==(const cidr&, const cidr&) = default;
 };
 
 enum class relay_mode { stream, message };
@@ -52,7 +66,12 @@ struct config {
     relay_mode mode = relay_mode::stream;
     std::size_t workers = 0; // 0 after parsing only if the user asked for 0; default: cores
     std::size_t max_connections = 10000;
-    seconds idle_timeout{0};                          // 0 = off
+    // Access control and overload (server/access_policy.hpp, service.cpp).
+    std::vector<cidr> allow;                // when not empty, only these clients are admitted
+    std::vector<cidr> deny;                 // refused even when an allow block holds them
+    std::size_t max_connections_per_ip = 0; // 0 = unlimited
+    bool refuse_when_full = false;          // stop accepting while --buffer-limit is spent
+    seconds idle_timeout{0};                // 0 = off
     std::size_t buffer_limit = std::size_t{64} << 20; // bytes held for targets, all clients
     seconds connect_timeout{5};
     seconds drain_timeout{10};

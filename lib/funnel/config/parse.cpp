@@ -31,6 +31,7 @@ constexpr std::string_view size_hint = "(use bytes or a number with KiB, MiB or 
 constexpr std::string_view seconds_hint = "(use seconds such as 1.5, or a number with ms or s)";
 constexpr std::string_view host_port_hint = "(expected HOST:PORT, or [IPv6]:PORT)";
 constexpr std::string_view backoff_hint = "(use MIN_MS:MAX_MS, e.g. 100:10000)";
+constexpr std::string_view cidr_hint = "(expected ADDRESS or ADDRESS/PREFIX, e.g. 10.0.0.0/8)";
 constexpr std::string_view env_prefix = "FUNNEL_";
 
 // Longer than any sensible timeout or interval, so a bigger value is a typo; it also keeps the
@@ -170,6 +171,8 @@ struct option_set {
     po::options_description general{"General", help_width, help_description_width};
     po::options_description endpoints{"Endpoints", help_width, help_description_width};
     po::options_description limits{"Limits and timeouts", help_width, help_description_width};
+    po::options_description access{"Access control and overload", help_width,
+                                   help_description_width};
     po::options_description message{
         "Message mode (used with --mode message only; with --mode stream these are checked, then "
         "ignored)",
@@ -231,6 +234,23 @@ struct option_set {
             ("stats-interval", text("SECONDS"),
              "log a statistics summary this often; 0 = never (default: 60)");
 
+        access.add_options() //
+            ("allow", po::value<std::vector<std::string>>()->value_name("CIDR"),
+             "admit only clients in these address blocks (10.0.0.0/8, 2001:db8::/32; a bare "
+             "address is one host); repeat it or give a comma- or space-separated list "
+             "(default: every client)") //
+            ("deny", po::value<std::vector<std::string>>()->value_name("CIDR"),
+             "refuse clients in these address blocks, even when --allow holds them; given like "
+             "--allow (default: none)") //
+            ("max-connections-per-ip", text("N"),
+             "most connections one client address may hold at once; 0 = unlimited "
+             "(default: 0)") //
+            ("refuse-when-full",
+             po::value<std::string>()->value_name("yes|no")->implicit_value("yes"),
+             "while --buffer-limit is spent (client reads paused), stop accepting new "
+             "connections, so that the kernel's backlog pushes back on senders; the flag alone "
+             "means yes (default: no)");
+
         message.add_options() //
             ("framing", text("line|length"),
              "how messages are delimited. line: each ends with '\\n' (a '\\r' before it is "
@@ -265,8 +285,14 @@ struct option_set {
              "serve HTTP on this address: GET /metrics (Prometheus), /healthz, /readyz "
              "(default: off)");
 
-        command_line.add(general).add(endpoints).add(limits).add(message).add(logging).add(admin);
-        file.add(endpoints).add(limits).add(message).add(logging).add(admin);
+        command_line.add(general)
+            .add(endpoints)
+            .add(limits)
+            .add(access)
+            .add(message)
+            .add(logging)
+            .add(admin);
+        file.add(endpoints).add(limits).add(access).add(message).add(logging).add(admin);
     }
 
     static std::size_t default_workers() {
@@ -471,6 +497,39 @@ Enum parse_choice(const given& g, const std::array<Enum, N>& choices) {
     fail(g.where, quote(trim(g.value())) + " is not one of " + names);
 }
 
+// Every value may hold several blocks, separated by commas or spaces (FUNNEL_ALLOW="a, b").
+std::vector<cidr> parse_cidr_list(const given& g) {
+    std::vector<cidr> out;
+    for (const std::string& value : g.values) {
+        std::string_view rest = value;
+        while (!rest.empty()) {
+            const auto is_separator = [](char c) {
+                return c == ',' || is_space(c);
+            };
+            const auto end = static_cast<std::size_t>(
+                std::find_if(rest.begin(), rest.end(), is_separator) - rest.begin());
+            if (end > 0)
+                out.push_back(parse_cidr(rest.substr(0, end), g.where));
+            rest.remove_prefix(std::min(end + 1, rest.size()));
+        }
+    }
+    if (out.empty()) {
+        fail(g.where, "empty value " + std::string(cidr_hint));
+    }
+    return out;
+}
+
+bool parse_yes_no(const given& g) {
+    const std::string v = lower(trim(g.value()));
+    if (v == "yes" || v == "true" || v == "on" || v == "1") {
+        return true;
+    }
+    if (v == "no" || v == "false" || v == "off" || v == "0") {
+        return false;
+    }
+    fail(g.where, quote(trim(g.value())) + " is not one of yes or no");
+}
+
 void parse_listen(const given& g, config& cfg) {
     for (const std::string& value : g.values) {
         std::string_view rest = value;
@@ -543,6 +602,22 @@ config build_config(const std::vector<source>& sources) {
         }
         static_assert(sizeof(std::size_t) >= sizeof(std::uint64_t));
         cfg.max_connections = static_cast<std::size_t>(n);
+    }
+
+    if (const auto g = pick(sources, "allow")) {
+        cfg.allow = parse_cidr_list(*g);
+    }
+
+    if (const auto g = pick(sources, "deny")) {
+        cfg.deny = parse_cidr_list(*g);
+    }
+
+    if (const auto g = pick(sources, "max-connections-per-ip")) {
+        cfg.max_connections_per_ip = static_cast<std::size_t>(parse_count(g->value(), g->where));
+    }
+
+    if (const auto g = pick(sources, "refuse-when-full")) {
+        cfg.refuse_when_full = parse_yes_no(*g);
     }
 
     if (const auto g = pick(sources, "idle-timeout")) {
@@ -890,6 +965,58 @@ std::uint64_t parse_count(std::string_view text, std::string_view what) {
         fail(what, quote(t) + " is too large");
     }
     return *n;
+}
+
+cidr parse_cidr(std::string_view text, std::string_view what) {
+    const std::string_view t = trim(text);
+    const std::string hint(cidr_hint);
+    if (t.empty()) {
+        fail(what, "empty value " + hint);
+    }
+    const auto slash = t.find('/');
+    const std::string address(t.substr(0, slash));
+    cidr c;
+    unsigned longest = 32;
+    if (inet_pton(AF_INET, address.c_str(), c.bytes.data()) != 1) {
+        if (inet_pton(AF_INET6, address.c_str(), c.bytes.data()) != 1) {
+            fail(what, quote(t) + " has an invalid address " + quote(address) + " " + hint);
+        }
+        c.v6 = true;
+        longest = 128;
+    }
+    c.prefix = longest;
+    if (slash != std::string_view::npos) {
+        const std::string_view prefix = t.substr(slash + 1);
+        if (!all_digits(prefix)) {
+            fail(what, quote(t) + " has an invalid prefix length " + quote(prefix) + " " + hint);
+        }
+        const auto n = to_u64(prefix);
+        if (!n || *n > longest) {
+            fail(what, quote(t) + " has a prefix length above " + std::to_string(longest));
+        }
+        c.prefix = static_cast<unsigned>(*n);
+    }
+
+    // Host bits set are rejected, as a likely typo ("10.1.2.3/8" for "10.1.2.3/32", or for
+    // "10.0.0.0/8"?): the message shows the block the value would otherwise have meant.
+    cidr network = c;
+    for (unsigned bit = c.prefix; bit < longest; ++bit) {
+        network.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+    }
+    if (network.bytes != c.bytes) {
+        fail(what, quote(t) + " has bits set after the prefix (the block is " +
+                       network.to_string() + ")");
+    }
+
+    // ::ffff:a.b.c.d/N, N >= 96, names IPv4 addresses: stored as a.b.c.d/(N - 96).
+    constexpr std::array<std::uint8_t, 12> v4_mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (c.v6 && c.prefix >= 96 && std::equal(v4_mapped.begin(), v4_mapped.end(), c.bytes.begin())) {
+        cidr v4;
+        std::copy_n(c.bytes.begin() + 12, 4, v4.bytes.begin());
+        v4.prefix = c.prefix - 96;
+        return v4;
+    }
+    return c;
 }
 
 std::pair<std::chrono::milliseconds, std::chrono::milliseconds>

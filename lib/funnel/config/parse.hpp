@@ -61,6 +61,11 @@ config::seconds parse_seconds(std::string_view text, std::string_view what);
 // A non-negative whole number.
 std::uint64_t parse_count(std::string_view text, std::string_view what);
 
+// "ADDRESS/PREFIX" or a bare ADDRESS (one host: /32 or /128), IPv4 or IPv6 without a zone. A
+// prefix above 32 (128) or bits set after the prefix ("10.1.2.3/8") are errors; IPv4-mapped IPv6
+// blocks come back as IPv4 (see cidr).
+cidr parse_cidr(std::string_view text, std::string_view what);
+
 // "MIN_MS:MAX_MS", whole milliseconds with 1 <= MIN <= MAX <= 3600000 (one hour); spaces are
 // allowed around either number.
 std::pair<std::chrono::milliseconds, std::chrono::milliseconds>

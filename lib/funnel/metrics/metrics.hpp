@@ -25,11 +25,11 @@ enum class refusal : std::size_t {
     max_connections, // --max-connections reached
     access_denied,   // --deny, or not in --allow
     per_ip_limit,    // --max-connections-per-ip reached
-    full,            // --refuse-when-full while memory (and spool) are full
+    // (--refuse-when-full refuses no one itself: it stops accepting, see accept_pauses.)
     count_
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(refusal::count_)> refusal_names{
-    "max_connections", "access_denied", "per_ip_limit", "full"};
+    "max_connections", "access_denied", "per_ip_limit"};
 
 struct metrics {
     using counter = std::atomic<std::uint64_t>;
@@ -41,6 +41,7 @@ struct metrics {
     std::array<padded_counter, refusal_names.size()> connections_refused{};
     alignas(64) counter connections_active{0}; // gauge: sessions alive
     alignas(64) counter accept_errors{0};      // failed accepts (EMFILE and friends)
+    alignas(64) counter accept_pauses{0};      // --refuse-when-full episodes: accepting paused
     alignas(64) counter connect_failures{0};   // target unreachable or timed out
     alignas(64) counter idle_timeouts{0};      // pairs closed by --idle-timeout
     alignas(64) counter resets{0};             // pairs closed because one side reset or failed

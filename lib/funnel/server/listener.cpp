@@ -40,22 +40,45 @@ void listener::stop() {
     backoff_timer_.cancel();
 }
 
-void listener::do_accept() {
-    if (stopped_)
+void listener::pause() {
+    if (paused_ || stopped_)
         return;
+    paused_ = true;
+    error_code ignored;
+    acceptor_.cancel(ignored);
+}
+
+void listener::resume() {
+    if (!paused_)
+        return;
+    paused_ = false;
+    do_accept();
+}
+
+void listener::do_accept() {
+    // One accept at a time: after a resume() the cancelled one may not have completed yet, and
+    // a backoff may be waiting to re-arm.
+    if (stopped_ || paused_ || accept_pending_)
+        return;
+    accept_pending_ = true;
     acceptor_.async_accept([self = shared_from_this()](error_code ec, tcp::socket socket) {
         self->on_accept(ec, std::move(socket));
     });
 }
 
 void listener::on_accept(error_code ec, tcp::socket socket) {
+    accept_pending_ = false;
     if (!ec && stopped_) {
         // Accepted just before stop(): the client is connected and may have sent data.
         on_accept_(std::move(socket));
         return;
     }
-    if (stopped_ || ec == net::error::operation_aborted)
+    if (stopped_)
         return;
+    if (ec == net::error::operation_aborted) {
+        do_accept(); // cancelled by pause(); resume() may have come since
+        return;
+    }
     if (!ec) {
         if (failures_in_episode_ > 0) {
             log_->info("accepting on {} again after {} failed accepts", local_.port(),

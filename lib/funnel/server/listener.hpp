@@ -5,6 +5,10 @@
 // pause the loop for `backoff` instead of re-arming at once, which would spin the io thread at
 // 100 % CPU; the episode is logged once when it starts and once when accepting works again.
 //
+// pause() stops calling accept (the pending one is cancelled) until resume(): new clients wait
+// in the kernel's backlog, and once that is full their SYNs go unanswered, which is how a
+// sender or a load balancer learns to hold back (--refuse-when-full).
+//
 // Thread affinity: io thread. Lifetime: shared_ptr, kept alive by its pending accept.
 
 #include "funnel/metrics/metrics.hpp"
@@ -32,6 +36,8 @@ public:
     void start();
     // Stops accepting; connections already completed in the kernel's queue are still taken.
     void stop();
+    void pause();
+    void resume();
     tcp::endpoint local_endpoint() const { return local_; }
 
 private:
@@ -45,6 +51,8 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     net::steady_timer backoff_timer_;
     std::uint64_t failures_in_episode_ = 0;
+    bool accept_pending_ = false;
+    bool paused_ = false;
     bool stopped_ = false;
 };
 

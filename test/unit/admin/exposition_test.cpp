@@ -75,6 +75,7 @@ TEST_F(Exposition, EveryFixedNameHasHelpTypeAndSample) {
         {"funnel_connection_resets_total", "counter"},
         {"funnel_accept_errors_total", "counter"},
         {"funnel_read_pauses_total", "counter"},
+        {"funnel_accept_pauses_total", "counter"},
         {"funnel_buffer_limit_bytes", "gauge"},
         {"funnel_buffered_reply_bytes", "gauge"},
         {"funnel_worker_queue_depth", "gauge"},

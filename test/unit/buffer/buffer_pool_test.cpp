@@ -820,5 +820,122 @@ TEST(BufferPool, ConcurrentWaitersOnSingleBlockAllServed) {
     EXPECT_EQ(pool.high_water(), 32U);
 }
 
+// ---------------------------------------------------------------------------------------------
+// buffer_pool: exhaustion episodes
+
+// Records exhausted() each time the watcher runs, as the io thread of the service would.
+// Like the service, it reads the level when it runs: changes that come before it runs are seen
+// as their end result.
+struct exhaustion_log {
+    buffer_pool& pool;
+    std::vector<bool> seen;
+
+    exhaustion_log(buffer_pool& p, net::io_context& ioc) : pool(p) {
+        pool.watch_exhaustion(ioc.get_executor(), [this] { seen.push_back(pool.exhausted()); });
+    }
+};
+
+TEST(BufferPoolExhaustion, BeginsWhenAReaderParksNotWhenTheBudgetIsMerelySpent) {
+    buffer_pool pool(64, 128);
+    net::io_context ioc;
+    exhaustion_log log(pool, ioc);
+    chunk a = pool.try_acquire();
+    chunk b = pool.try_acquire();
+    EXPECT_FALSE(pool.try_acquire());
+    EXPECT_FALSE(pool.exhausted()); // spent, but nobody waits yet
+    EXPECT_EQ(drain(ioc), 0U);
+
+    chunk got;
+    pool.async_acquire(ioc.get_executor(), [&](chunk c) { got = std::move(c); });
+    EXPECT_TRUE(pool.exhausted());
+    EXPECT_EQ(drain(ioc), 1U);
+    EXPECT_EQ(log.seen, std::vector<bool>{true});
+}
+
+TEST(BufferPoolExhaustion, EndsOnlyWhenABlockComesBackWithNobodyWaiting) {
+    buffer_pool pool(64, 128);
+    net::io_context ioc;
+    exhaustion_log log(pool, ioc);
+    chunk a = pool.try_acquire();
+    chunk b = pool.try_acquire();
+    chunk got;
+    pool.async_acquire(ioc.get_executor(), [&](chunk c) { got = std::move(c); });
+
+    // The block goes to the waiter: the budget is still spent, the episode goes on.
+    a.reset();
+    EXPECT_EQ(pool.waiting(), 0U);
+    EXPECT_TRUE(pool.exhausted());
+    drain(ioc);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(log.seen, std::vector<bool>{true});
+
+    // Now a block is free and nobody waits: room again, announced once.
+    b.reset();
+    EXPECT_FALSE(pool.exhausted());
+    got.reset();
+    EXPECT_EQ(drain(ioc), 1U);
+    EXPECT_EQ(log.seen, (std::vector<bool>{true, false}));
+
+    // A second episode is announced like the first.
+    chunk c1 = pool.try_acquire();
+    chunk c2 = pool.try_acquire();
+    pool.async_acquire(ioc.get_executor(), [&](chunk c) { got = std::move(c); });
+    c1.reset();
+    drain(ioc);
+    c2.reset();
+    drain(ioc);
+    EXPECT_EQ(log.seen, (std::vector<bool>{true, false, true, false}));
+}
+
+TEST(BufferPoolExhaustion, EndsOnceAQuarterOfALargerBudgetIsFree) {
+    buffer_pool pool(64, 512); // 8 blocks: the episode ends with 2 free
+    net::io_context ioc;
+    exhaustion_log log(pool, ioc);
+    std::vector<chunk> held;
+    for (int i = 0; i < 8; ++i)
+        held.push_back(pool.try_acquire());
+    pool.async_acquire(ioc.get_executor(), [&](chunk c) { held.push_back(std::move(c)); });
+    drain(ioc);
+    held.erase(held.begin()); // to the waiter
+    drain(ioc);
+    ASSERT_EQ(held.size(), 8U);
+    held.erase(held.begin()); // one free block: not yet
+    EXPECT_TRUE(pool.exhausted());
+    held.erase(held.begin()); // a quarter free
+    EXPECT_FALSE(pool.exhausted());
+    drain(ioc);
+    EXPECT_EQ(log.seen, (std::vector<bool>{true, false}));
+}
+
+TEST(BufferPoolExhaustion, CancelledWaiterEndsTheEpisodeOnlyOnceThereIsRoom) {
+    buffer_pool pool(64, 64);
+    net::io_context ioc;
+    exhaustion_log log(pool, ioc);
+    chunk held = pool.try_acquire();
+    const int owner = 0;
+    pool.async_acquire(
+        ioc.get_executor(), [](chunk) {}, &owner);
+    pool.cancel(&owner);
+    EXPECT_TRUE(pool.exhausted()); // nobody waits, but the budget has no free block
+    drain(ioc);
+    held.reset();
+    EXPECT_FALSE(pool.exhausted());
+    drain(ioc);
+    EXPECT_EQ(log.seen, (std::vector<bool>{true, false}));
+}
+
+TEST(BufferPoolExhaustion, WithoutAWatcherNothingIsPosted) {
+    buffer_pool pool(64, 64);
+    net::io_context ioc;
+    chunk held = pool.try_acquire();
+    chunk got;
+    pool.async_acquire(ioc.get_executor(), [&](chunk c) { got = std::move(c); });
+    EXPECT_TRUE(pool.exhausted());
+    held.reset();
+    EXPECT_EQ(drain(ioc), 1U); // only the grant
+    got.reset();
+    EXPECT_FALSE(pool.exhausted());
+}
+
 } // namespace
 } // namespace funnel

@@ -100,6 +100,10 @@ TEST(ParseDefaults, MinimalCommandLineGetsEveryDefault) {
     EXPECT_EQ(c.mode, funnel::relay_mode::stream);
     EXPECT_EQ(c.workers, std::max<std::size_t>(1, std::thread::hardware_concurrency()));
     EXPECT_EQ(c.max_connections, 10000u);
+    EXPECT_TRUE(c.allow.empty());
+    EXPECT_TRUE(c.deny.empty());
+    EXPECT_EQ(c.max_connections_per_ip, 0u);
+    EXPECT_FALSE(c.refuse_when_full);
     EXPECT_EQ(c.idle_timeout.count(), 0.0);
     EXPECT_EQ(c.buffer_limit, std::size_t{64} << 20);
     EXPECT_EQ(c.connect_timeout.count(), 5.0);
@@ -454,6 +458,94 @@ TEST(ParseBackoffRange, RejectsBadFormsNamingTheOption) {
 
 // ---------------------------------------------------------------------------------------------
 
+std::vector<std::string> texts(const std::vector<funnel::cidr>& blocks) {
+    std::vector<std::string> out;
+    for (const auto& b : blocks) {
+        out.push_back(b.to_string());
+    }
+    return out;
+}
+
+using strings = std::vector<std::string>;
+
+TEST(ParseCidr, BareAddressIsOneHost) {
+    EXPECT_EQ(funnel::parse_cidr("10.1.2.3", "--allow").to_string(), "10.1.2.3/32");
+    EXPECT_EQ(funnel::parse_cidr(" 2001:db8::7 ", "--allow").to_string(), "2001:db8::7/128");
+    const funnel::cidr v4 = funnel::parse_cidr("192.168.0.0/16", "--allow");
+    EXPECT_FALSE(v4.v6);
+    EXPECT_EQ(v4.prefix, 16u);
+    EXPECT_EQ(v4.bytes[0], 192);
+    EXPECT_EQ(v4.bytes[1], 168);
+    const funnel::cidr v6 = funnel::parse_cidr("fd00::/8", "--allow");
+    EXPECT_TRUE(v6.v6);
+    EXPECT_EQ(v6.prefix, 8u);
+    EXPECT_EQ(v6.bytes[0], 0xfd);
+}
+
+TEST(ParseCidr, ZeroAndFullPrefixesAreAccepted) {
+    EXPECT_EQ(funnel::parse_cidr("0.0.0.0/0", "--deny").to_string(), "0.0.0.0/0");
+    EXPECT_EQ(funnel::parse_cidr("::/0", "--deny").to_string(), "::/0");
+    EXPECT_EQ(funnel::parse_cidr("1.2.3.4/32", "--deny").to_string(), "1.2.3.4/32");
+    EXPECT_EQ(funnel::parse_cidr("::1/128", "--deny").to_string(), "::1/128");
+    // Host bits are checked within the prefix's last byte too.
+    EXPECT_EQ(funnel::parse_cidr("10.0.0.128/25", "--deny").to_string(), "10.0.0.128/25");
+    EXPECT_NE(error_from([] {
+                  funnel::parse_cidr("10.0.0.192/25", "--deny");
+              }).find("(the block is 10.0.0.128/25)"),
+              std::string::npos);
+}
+
+TEST(ParseCidr, Ipv4MappedBlocksBecomeIpv4) {
+    EXPECT_EQ(funnel::parse_cidr("::ffff:10.0.0.0/104", "--deny").to_string(), "10.0.0.0/8");
+    EXPECT_EQ(funnel::parse_cidr("::ffff:10.1.2.3", "--deny").to_string(), "10.1.2.3/32");
+    EXPECT_EQ(funnel::parse_cidr("::ffff:0.0.0.0/96", "--deny").to_string(), "0.0.0.0/0");
+    // Shorter than /96, a mapped address has bits set after the prefix.
+    EXPECT_NE(error_from([] {
+                  funnel::parse_cidr("::ffff:0:0/95", "--deny");
+              }).find("bits set after the prefix"),
+              std::string::npos);
+}
+
+TEST(ParseAccess, FlagsRepeatAndTakeCommaOrSpaceLists) {
+    const config c = parse(with_minimal({"--allow", "10.0.0.0/8, 192.168.0.0/16", "--allow", "::1",
+                                         "--deny", "10.1.0.0/16 10.2.0.0/16",
+                                         "--max-connections-per-ip", "3", "--refuse-when-full"}))
+                         .cfg;
+    EXPECT_EQ(texts(c.allow), (strings{"10.0.0.0/8", "192.168.0.0/16", "::1/128"}));
+    EXPECT_EQ(texts(c.deny), (strings{"10.1.0.0/16", "10.2.0.0/16"}));
+    EXPECT_EQ(c.max_connections_per_ip, 3u);
+    EXPECT_TRUE(c.refuse_when_full);
+}
+
+TEST(ParseAccess, RefuseWhenFullTakesAnOptionalYesOrNo) {
+    EXPECT_TRUE(parse(with_minimal({"--refuse-when-full=yes"})).cfg.refuse_when_full);
+    EXPECT_TRUE(parse(with_minimal({"--refuse-when-full=TRUE"})).cfg.refuse_when_full);
+    EXPECT_FALSE(parse(with_minimal({"--refuse-when-full=no"})).cfg.refuse_when_full);
+    EXPECT_FALSE(parse(with_minimal({"--refuse-when-full=0"})).cfg.refuse_when_full);
+    // The flag alone does not swallow the next argument.
+    const config c =
+        parse(with_minimal({"--refuse-when-full", "--max-connections-per-ip", "2"})).cfg;
+    EXPECT_TRUE(c.refuse_when_full);
+    EXPECT_EQ(c.max_connections_per_ip, 2u);
+    EXPECT_FALSE(parse(with_minimal({"--refuse-when-full", "no"})).cfg.refuse_when_full);
+}
+
+TEST(ParseAccess, EnvironmentListsAndFlagsReplaceThem) {
+    const env_t env{"FUNNEL_ALLOW=10.0.0.0/8,172.16.0.0/12  fd00::/8", "FUNNEL_DENY= 10.9.0.0/16 ",
+                    "FUNNEL_MAX_CONNECTIONS_PER_IP=5", "FUNNEL_REFUSE_WHEN_FULL=on"};
+    const config c = parse(with_minimal(), env).cfg;
+    EXPECT_EQ(texts(c.allow), (strings{"10.0.0.0/8", "172.16.0.0/12", "fd00::/8"}));
+    EXPECT_EQ(texts(c.deny), (strings{"10.9.0.0/16"}));
+    EXPECT_EQ(c.max_connections_per_ip, 5u);
+    EXPECT_TRUE(c.refuse_when_full);
+    // Like --listen, a flag replaces the environment's list instead of adding to it.
+    const config flags = parse(with_minimal({"--allow", "::1"}), env).cfg;
+    EXPECT_EQ(texts(flags.allow), (strings{"::1/128"}));
+    EXPECT_EQ(texts(flags.deny), (strings{"10.9.0.0/16"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+
 TEST(ParseEnvironment, VariablesSetOptions) {
     const config c =
         parse({}, {"FUNNEL_LISTEN=127.0.0.1:0", "FUNNEL_TARGET=t:9", "FUNNEL_BUFFER_LIMIT=128 KiB",
@@ -531,6 +623,28 @@ TEST_F(ParseConfigFile, KeysSetOptionsAndListenMayRepeat) {
     EXPECT_EQ(r.cfg.buffer_limit, std::size_t{2} << 20);
     EXPECT_DOUBLE_EQ(r.cfg.drain_timeout.count(), 1.5);
     EXPECT_EQ(r.cfg.level, funnel::log_level::warn);
+}
+
+TEST_F(ParseConfigFile, AccessKeysMayRepeat) {
+    const std::string path = write("funnel.ini", "listen = 127.0.0.1:0\n"
+                                                 "target = 127.0.0.1:7000\n"
+                                                 "allow = 10.0.0.0/8\n"
+                                                 "allow = 2001:db8::/32, ::1\n"
+                                                 "deny = 10.66.0.0/16\n"
+                                                 "max-connections-per-ip = 8\n"
+                                                 "refuse-when-full = yes\n");
+    const config c = parse({"--config", path}).cfg;
+    EXPECT_EQ(texts(c.allow), (strings{"10.0.0.0/8", "2001:db8::/32", "::1/128"}));
+    EXPECT_EQ(texts(c.deny), (strings{"10.66.0.0/16"}));
+    EXPECT_EQ(c.max_connections_per_ip, 8u);
+    EXPECT_TRUE(c.refuse_when_full);
+
+    const std::string bad = write("bad.ini", "listen = 127.0.0.1:0\n"
+                                             "target = 127.0.0.1:7000\n"
+                                             "deny = 10.0.0.1/8\n");
+    EXPECT_EQ(error_of({"--config", bad}),
+              "deny (config file '" + bad +
+                  "'): '10.0.0.1/8' has bits set after the prefix (the block is 10.0.0.0/8)");
 }
 
 TEST_F(ParseConfigFile, FlagsBeatEnvironmentBeatFile) {
@@ -702,6 +816,10 @@ TEST(ParseHelpAndVersion, HelpListsEveryOptionWithoutNeedingTheRest) {
                                "--reconnect-backoff",
                                "--metrics-listen",
                                "--health-check",
+                               "--allow",
+                               "--deny",
+                               "--max-connections-per-ip",
+                               "--refuse-when-full",
                                "default: line",
                                "default: 1MiB",
                                "default: skip",
@@ -968,6 +1086,29 @@ TEST(ParseInvalid, ErrorsNameTheOptionAndTheValue) {
         {{"--target", "t:1"}, {"FUNNEL_LISTEN=127.0.0.1:1,,"}, "FUNNEL_LISTEN: empty address"},
         {with_minimal({"--help=yes"}), {}, "--help"},
         {with_minimal({"--config", ""}), {}, "--config: empty value"},
+        {with_minimal({"--allow", "10.0.0.0/33"}),
+         {},
+         "--allow: '10.0.0.0/33' has a prefix length above 32"},
+        {with_minimal({"--deny", "::/129"}), {}, "--deny: '::/129' has a prefix length above 128"},
+        {with_minimal({"--deny", "10.1.2.3/8"}),
+         {},
+         "--deny: '10.1.2.3/8' has bits set after the prefix (the block is 10.0.0.0/8)"},
+        {with_minimal({"--allow", "10.0.0/8"}), {}, "--allow: '10.0.0/8' has an invalid address"},
+        {with_minimal({"--allow", "localhost"}), {}, "--allow: 'localhost' has an invalid address"},
+        {with_minimal({"--allow", "fe80::1%eth0"}), {}, "--allow: 'fe80::1%eth0' has an invalid"},
+        {with_minimal({"--allow", "10.0.0.0/"}),
+         {},
+         "--allow: '10.0.0.0/' has an invalid prefix length ''"},
+        {with_minimal({"--allow", "10.0.0.0/-8"}), {}, "--allow: '10.0.0.0/-8' has an invalid"},
+        {with_minimal({"--allow", "10.0.0.0/8/8"}), {}, "--allow: '10.0.0.0/8/8' has an invalid"},
+        {with_minimal({"--allow", " , "}), {}, "--allow: empty value"},
+        {with_minimal(), {"FUNNEL_DENY=10.0.0.0/8 300.0.0.0/8"}, "FUNNEL_DENY: '300.0.0.0/8'"},
+        {with_minimal({"--max-connections-per-ip", "-1"}), {}, "--max-connections-per-ip: '-1'"},
+        {with_minimal({"--max-connections-per-ip", "x"}), {}, "--max-connections-per-ip: 'x'"},
+        {with_minimal({"--refuse-when-full=maybe"}),
+         {},
+         "--refuse-when-full: 'maybe' is not one of yes or no"},
+        {with_minimal(), {"FUNNEL_REFUSE_WHEN_FULL=2"}, "FUNNEL_REFUSE_WHEN_FULL: '2'"},
     };
     for (const auto& c : cases) {
         const std::string error = error_of(c.args, c.env);
