@@ -178,7 +178,7 @@ std::optional<link_spool::batch> link_spool::read_next(std::size_t max_bytes) {
         if (r) {
             if (out.records > 0 && out.bytes.size() + r->payload.size() > max_bytes)
                 break;
-            out.bytes.insert(out.bytes.end(), r->payload.begin(), r->payload.end());
+            out.bytes.append(reinterpret_cast<const char*>(r->payload.data()), r->payload.size());
             out.messages += r->messages;
             ++out.records;
             reader_->consume();

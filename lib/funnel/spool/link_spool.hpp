@@ -28,6 +28,7 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -64,7 +65,7 @@ public:
     };
 
     struct batch {
-        std::vector<std::byte> bytes; // whole framed messages, ready to write
+        std::string bytes; // whole framed messages, ready to write
         std::uint32_t messages = 0;
         std::uint32_t records = 0;
     };

@@ -82,7 +82,9 @@ segment_header_check check_segment_header(std::span<const std::byte> data) {
 scan_result scan_record(std::span<const std::byte> data) {
     using kind = scan_result::kind;
     const scan_result need_more{kind::need_more, 0, {}, 0};
-    const auto garbage = [](std::size_t n) { return scan_result{kind::garbage, n, {}, 0}; };
+    const auto garbage = [](std::size_t n) {
+        return scan_result{kind::garbage, n, {}, 0};
+    };
     if (data.size() < marker_bytes.size())
         return need_more;
     if (!std::equal(marker_bytes.begin(), marker_bytes.end(), data.begin()))

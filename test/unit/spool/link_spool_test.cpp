@@ -21,7 +21,7 @@ std::span<const std::byte> bytes_of(std::string_view s) {
 }
 
 std::string text_of(const link_spool::batch& b) {
-    return {reinterpret_cast<const char*>(b.bytes.data()), b.bytes.size()};
+    return b.bytes;
 }
 
 // A message of the line framing, numbered: "m0007 xxxx...\n".
