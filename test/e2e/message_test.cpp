@@ -1,8 +1,8 @@
 // Message mode end to end: many clients, framed messages, a few upstream connections.
 
-#include <gtest/gtest.h>
-
 #include <boost/asio/write.hpp>
+
+#include <gtest/gtest.h>
 
 #include <map>
 #include <random>
