@@ -15,10 +15,6 @@ if(FUNNEL_BUILD_FUZZERS)
         message(FATAL_ERROR "FUNNEL_BUILD_FUZZERS runs with address,undefined, not '${FUNNEL_SANITIZE}'")
     endif()
     add_compile_options(-fsanitize=fuzzer-no-link)
-    # clang 14's UBSan "function" check makes the assembler fail on Boost.Beast's code
-    # ("Cannot represent a difference across sections", lib/funnel/admin/); it checks calls
-    # through mismatched function pointer types, which funnel does not make.
-    add_compile_options(-fno-sanitize=function)
     message(STATUS "funnel: libFuzzer targets")
 endif()
 
