@@ -17,12 +17,6 @@ template <class Duration> std::chrono::steady_clock::duration to_steady(Duration
     return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }
 
-std::uint64_t nanoseconds_since(std::chrono::steady_clock::time_point then,
-                                std::chrono::steady_clock::time_point now) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - then).count();
-    return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
-}
-
 } // namespace
 
 upstream_link::upstream_link(net::any_io_executor strand, const config& cfg, std::size_t index,
@@ -166,8 +160,7 @@ void upstream_link::on_target_closing(std::uint64_t generation) {
         return;
     }
     closing_ = true;
-    reconnect_timer_.expires_after(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg_.connect_timeout));
+    reconnect_timer_.expires_after(to_steady(cfg_.connect_timeout));
     reconnect_timer_.async_wait([self = shared_from_this(), generation](error_code ec) {
         if (!ec)
             self->on_broken(generation, net::error::timed_out, "finishing the last write");
@@ -215,7 +208,7 @@ void upstream_link::on_write(std::uint64_t generation, error_code ec, std::size_
     // with their count stands for all of them (a batch written again is observed again).
     const auto now = std::chrono::steady_clock::now();
     for (const auto& [arrived, messages] : in_flight_arrivals_)
-        stats_.forward_latency_ns.observe(nanoseconds_since(arrived, now), messages);
+        stats_.forward_latency_ns.observe(nanoseconds_between(arrived, now), messages);
     metrics::add(stats_.bytes_to_targets, bytes);
     stats_.write_batch_bytes.observe(bytes);
     if (closing_) {

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -75,5 +76,13 @@ private:
     std::array<std::atomic<std::uint64_t>, max_buckets + 1> counts_{}; // [size_]: above all
     std::atomic<std::uint64_t> sum_{0};
 };
+
+// The time from `then` to `now` in whole nanoseconds, for a latency histogram; 0 if the clock
+// reads put `now` first.
+inline std::uint64_t nanoseconds_between(std::chrono::steady_clock::time_point then,
+                                         std::chrono::steady_clock::time_point now) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - then).count();
+    return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+}
 
 } // namespace funnel

@@ -155,12 +155,8 @@ void stream_session::on_write(end& dst, error_code ec, std::size_t bytes, std::s
         ctx_.stats.write_batch_bytes.observe(bytes);
         // Latency per chunk: stream mode has no messages, a chunk is what one client read got.
         const auto now = std::chrono::steady_clock::now();
-        for (std::size_t i = 0; i < chunks; ++i) {
-            const auto ns =
-                std::chrono::duration_cast<std::chrono::nanoseconds>(now - dst.queue[i].arrived());
-            ctx_.stats.forward_latency_ns.observe(
-                ns.count() > 0 ? static_cast<std::uint64_t>(ns.count()) : 0);
-        }
+        for (std::size_t i = 0; i < chunks; ++i)
+            ctx_.stats.forward_latency_ns.observe(nanoseconds_between(dst.queue[i].arrived(), now));
     }
     dst.queue.erase(dst.queue.begin(), dst.queue.begin() + static_cast<std::ptrdiff_t>(chunks));
     other(dst).reader.credit(chunks);
