@@ -45,9 +45,10 @@ public:
     std::string read_exact(std::size_t n, duration timeout = default_timeout);
     // Everything until EOF; throws on error or timeout.
     std::string read_to_eof(duration timeout = default_timeout);
-    // Appends what arrives within `timeout` (one read) to `out`; timeout means nothing came.
-    outcome read_available(std::string& out, duration timeout) {
-        return read_some(out, 65536, timeout);
+    // Appends what arrives within `timeout` (one read of at most `max` bytes) to `out`; timeout
+    // means nothing came.
+    outcome read_available(std::string& out, duration timeout, std::size_t max = 65536) {
+        return read_some(out, max, timeout);
     }
     // Reads and discards until the connection ends; tells how it ended.
     outcome wait_for_end(duration timeout = default_timeout);

@@ -2,8 +2,9 @@
 
 namespace funnel::test {
 
-message_sink::message_sink(std::uint16_t port, int receive_buffer)
-    : server_(1024, receive_buffer, port), endpoint_(server_.endpoint()), acceptor_([this] { accept_loop(); }) {}
+message_sink::message_sink(std::uint16_t port, int receive_buffer, sink_fault fault)
+    : server_(1024, receive_buffer, port), endpoint_(server_.endpoint()), fault_(fault),
+      acceptor_([this] { accept_loop(); }) {}
 
 void message_sink::accept_loop() {
     while (!stopping_) {
@@ -15,20 +16,34 @@ void message_sink::accept_loop() {
         data_.emplace_back();
         conns_.push_back(c);
         ++open_;
-        readers_.emplace_back([this, index, c] { read_loop(index, c); });
+        const bool faulty = fault_.what != sink_fault::kind::none && index < fault_.times;
+        readers_.emplace_back([this, index, c, faulty] { read_loop(index, c, faulty); });
     }
 }
 
-void message_sink::read_loop(std::size_t index, std::shared_ptr<conn> c) {
+void message_sink::read_loop(std::size_t index, std::shared_ptr<conn> c, bool faulty) {
     struct closed_on_exit {
         std::atomic<std::size_t>& open;
         ~closed_on_exit() { --open; }
     } on_exit{open_};
     std::string piece;
+    std::uint64_t read = 0;
     while (!stopping_) {
+        if (faulty && read == fault_.after_bytes) {
+            faulty = false;
+            ++faults_;
+            error_code ignored; // the peer may be gone already
+            if (fault_.what == sink_fault::kind::reset) {
+                c->socket().set_option(net::socket_base::linger(true, 0), ignored);
+                c->socket().close(ignored);
+                return;
+            }
+            c->socket().shutdown(tcp::socket::shutdown_send, ignored); // and read on
+        }
         piece.clear();
         try {
-            const auto r = c->read_available(piece, 20ms);
+            const auto max = static_cast<std::size_t>(faulty ? fault_.after_bytes - read : 65536);
+            const auto r = c->read_available(piece, 20ms, max);
             if (r == conn::outcome::eof || r == conn::outcome::reset)
                 return;
         } catch (const std::exception&) {
@@ -36,6 +51,7 @@ void message_sink::read_loop(std::size_t index, std::shared_ptr<conn> c) {
         }
         if (piece.empty())
             continue;
+        read += piece.size();
         std::lock_guard lock(mutex_);
         data_[index] += piece;
         bytes_ += piece.size(); // after the data: bytes() never runs ahead of streams()
@@ -65,7 +81,8 @@ void message_sink::stop() {
     for (auto& t : readers)
         t.join();
     for (auto& c : conns_)
-        c->reset();
+        if (c->socket().is_open()) // not reset by a fault already
+            c->reset();
 }
 
 std::vector<std::string> split_lines(const std::string& stream, std::string* rest) {

@@ -12,10 +12,23 @@
 
 namespace funnel::test {
 
+// A fault the sink plays on its first `times` connections, each once it has read `after_bytes`
+// of it; later connections are read normally.
+struct sink_fault {
+    enum class kind {
+        none,
+        reset, // SO_LINGER 0 and close: a reset; what the kernel took and nobody read is lost
+        close, // FIN (shutdown), then go on reading until the peer closes too
+    };
+    kind what = kind::none;
+    std::uint64_t after_bytes = 0;
+    std::size_t times = 0;
+};
+
 class message_sink {
 public:
-    // receive_buffer > 0 fixes SO_RCVBUF, which bounds what a stop() can lose.
-    explicit message_sink(std::uint16_t port = 0, int receive_buffer = 0);
+    // receive_buffer > 0 fixes SO_RCVBUF, which bounds what a stop() or a reset can lose.
+    explicit message_sink(std::uint16_t port = 0, int receive_buffer = 0, sink_fault fault = {});
     ~message_sink() { stop(); }
 
     tcp::endpoint endpoint() const { return endpoint_; }
@@ -25,15 +38,19 @@ public:
     std::uint64_t bytes() const { return bytes_.load(); }
     // Connections accepted and not yet ended by their peer.
     std::size_t open_connections() const { return open_.load(); }
+    // How many connections the fault was played on so far.
+    std::size_t faults() const { return faults_.load(); }
     // Stops accepting, resets every connection (unread data is lost, as in a crash), joins.
     void stop();
 
 private:
     void accept_loop();
-    void read_loop(std::size_t index, std::shared_ptr<conn> c);
+    void read_loop(std::size_t index, std::shared_ptr<conn> c, bool faulty);
 
     target_server server_;
     tcp::endpoint endpoint_;
+    const sink_fault fault_;
+    std::atomic<std::size_t> faults_{0};
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> bytes_{0};
     std::atomic<std::size_t> open_{0};
