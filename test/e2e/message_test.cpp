@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
+#include <ostream>
 #include <random>
 #include <thread>
 
@@ -244,6 +246,90 @@ TEST(Message, StopDeliversWhatIsHeldBeforeExiting) {
 namespace funnel::test {
 namespace {
 
+// Message `seq` of client `client` in the tests that stream lines through target faults.
+std::string fault_line(std::size_t client, std::size_t seq) {
+    return "c" + std::to_string(client) + " s" + std::to_string(seq) + " payload";
+}
+
+// One thread per client: each connects, sends its `per_client` fault_line()s in 4 KiB writes
+// (`pace` apart: spreading the flow over time, so that target faults fall in the middle of it;
+// nothing waits on it), closes its side and waits (with a deadline) for funnel to close. The
+// caller joins them.
+std::vector<std::thread> stream_lines(relay& r, std::size_t clients, std::size_t per_client,
+                                      duration pace = {}) {
+    std::vector<std::thread> senders;
+    for (std::size_t i = 0; i < clients; ++i) {
+        senders.emplace_back([&r, i, per_client, pace] {
+            conn client = r.connect();
+            std::string wire;
+            for (std::size_t s = 0; s < per_client; ++s)
+                wire += fault_line(i, s) + "\n";
+            for (std::size_t pos = 0; pos < wire.size(); pos += 4096) {
+                if (pos > 0 && pace > duration::zero())
+                    std::this_thread::sleep_for(pace);
+                client.write_all(std::string_view(wire).substr(pos, 4096));
+            }
+            client.shutdown_send();
+            client.wait_for_end(60s);
+        });
+    }
+    return senders;
+}
+
+// What a target got of `clients` x `per_client` fault_line()s, over all its connections.
+struct delivery {
+    std::size_t received = 0;   // whole lines, duplicates included
+    std::size_t duplicates = 0; // lines seen before
+    std::size_t backwards = 0;  // first arrivals behind a later message of the same client
+    std::size_t malformed = 0;  // whole lines that are no fault_line(): pieces joined, or damage
+    std::size_t cut = 0;        // connections that ended inside a message
+    std::size_t missing = 0;    // messages that never arrived
+    std::size_t missing_bytes = 0;
+};
+
+std::ostream& operator<<(std::ostream& out, const delivery& d) {
+    return out << d.received << " received, " << d.duplicates << " duplicates, " << d.backwards
+               << " out of order, " << d.malformed << " malformed, " << d.cut
+               << " connections ending inside a message, " << d.missing << " missing ("
+               << d.missing_bytes << " bytes)";
+}
+
+delivery tally(const std::vector<std::string>& streams, std::size_t clients,
+               std::size_t per_client) {
+    delivery d;
+    std::vector<std::vector<bool>> got(clients, std::vector<bool>(per_client, false));
+    std::vector<std::size_t> highest(clients, 0);
+    for (const auto& stream : streams) {
+        std::string rest;
+        for (const auto& m : split_lines(stream, &rest)) {
+            ++d.received;
+            std::size_t client = 0, seq = 0;
+            if (std::sscanf(m.c_str(), "c%zu s%zu", &client, &seq) != 2 || client >= clients ||
+                seq >= per_client || m != fault_line(client, seq)) {
+                ++d.malformed;
+                continue;
+            }
+            if (got[client][seq]) {
+                ++d.duplicates;
+                continue;
+            }
+            if (seq < highest[client])
+                ++d.backwards;
+            highest[client] = std::max(highest[client], seq);
+            got[client][seq] = true;
+        }
+        if (!rest.empty())
+            ++d.cut;
+    }
+    for (std::size_t i = 0; i < clients; ++i)
+        for (std::size_t s = 0; s < per_client; ++s)
+            if (!got[i][s]) {
+                ++d.missing;
+                d.missing_bytes += fault_line(i, s).size() + 1;
+            }
+    return d;
+}
+
 // The target is killed twice while 16 clients stream. What can be lost is only what a dead
 // target's kernel had acknowledged but the target had not read: at most its receive buffer per
 // connection. Everything else arrives, each client's messages in order (duplicates aside).
@@ -256,19 +342,7 @@ TEST(Message, TargetRestartedTwiceMidRunLosesAtMostItsReceiveBuffers) {
     auto c = message_config(first->endpoint(), framing::line);
     relay r(c);
 
-    std::vector<std::thread> senders;
-    for (std::size_t i = 0; i < clients; ++i) {
-        senders.emplace_back([&r, i] {
-            conn client = r.connect();
-            std::string wire;
-            for (std::size_t s = 0; s < per_client; ++s)
-                wire += "c" + std::to_string(i) + " s" + std::to_string(s) + " payload\n";
-            for (std::size_t pos = 0; pos < wire.size(); pos += 4096)
-                client.write_all(std::string_view(wire).substr(pos, 4096));
-            client.shutdown_send();
-            client.wait_for_end(60s);
-        });
-    }
+    auto senders = stream_lines(r, clients, per_client);
     std::vector<std::string> streams;
     auto kill = [&](std::unique_ptr<message_sink>& sink, std::uint64_t after_bytes) {
         ASSERT_TRUE(poll_until([&] { return sink->bytes() >= after_bytes; }));
@@ -284,59 +358,30 @@ TEST(Message, TargetRestartedTwiceMidRunLosesAtMostItsReceiveBuffers) {
     for (auto& t : senders)
         t.join();
 
-    // Each client's messages, in arrival order across the three targets.
-    std::vector<std::vector<std::size_t>> seen(clients);
-    std::size_t lost_bytes_bound = 0, received = 0;
-    auto collect = [&](const std::string& stream) {
-        std::string rest;
-        for (const auto& m : split_lines(stream, &rest)) {
-            ASSERT_EQ(m.front(), 'c') << m;
-            const auto space = m.find(' ');
-            seen[std::stoul(m.substr(1, space - 1))].push_back(std::stoul(m.substr(space + 2)));
-            ++received;
-        }
-    };
     const std::size_t total = clients * per_client;
     ASSERT_TRUE(poll_until([&] {
         std::size_t distinct = 0;
         for (const auto& s : last.streams())
             distinct += split_lines(s).size();
         return distinct > 0 && metrics::get(r.stats().messages_out) >= total;
-    }));
+    })) << metrics::get(r.stats().messages_out)
+        << " of " << total << " acknowledged, " << metrics::get(r.stats().messages_in) << " in, "
+        << last.connections() << " connections to the last target\n"
+        << r.log_text();
     r.stop(); // returns once the last target acknowledged everything, then closes the links
     ASSERT_TRUE(poll_until([&] { return last.open_connections() == 0; }));
-    for (const auto& s : streams)
-        collect(s);
-    for (const auto& s : last.streams())
-        collect(s);
-    lost_bytes_bound = 2 * c.upstream_connections * 2 * small_buffer + 2 * 4096;
+    for (auto& s : last.streams())
+        streams.push_back(std::move(s));
+    const std::size_t lost_bytes_bound = 2 * c.upstream_connections * 2 * small_buffer + 2 * 4096;
 
-    std::size_t missing_bytes = 0, duplicates = 0;
-    for (std::size_t i = 0; i < clients; ++i) {
-        std::vector<bool> got(per_client, false);
-        std::size_t highest = 0;
-        for (const auto s : seen[i]) {
-            ASSERT_LT(s, per_client);
-            if (got[s]) {
-                ++duplicates;
-                continue;
-            }
-            // A first arrival never goes backwards: the order of each client holds.
-            EXPECT_TRUE(s >= highest) << "client " << i << " message " << s << " after " << highest;
-            highest = std::max(highest, s);
-            got[s] = true;
-        }
-        for (std::size_t s = 0; s < per_client; ++s)
-            if (!got[s])
-                missing_bytes +=
-                    ("c" + std::to_string(i) + " s" + std::to_string(s) + " payload\n").size();
-    }
-    EXPECT_LE(missing_bytes, lost_bytes_bound);
-    EXPECT_LE(duplicates, metrics::get(r.stats().messages_resent));
+    const delivery d = tally(streams, clients, per_client);
+    EXPECT_EQ(d.malformed, 0u) << d;
+    EXPECT_EQ(d.backwards, 0u) << d; // a first arrival never goes backwards: each client's order
+    EXPECT_LE(d.missing_bytes, lost_bytes_bound) << d;
+    EXPECT_LE(d.duplicates, metrics::get(r.stats().messages_resent)) << d;
     EXPECT_GE(metrics::get(r.stats().upstream_reconnects), 2u);
-    std::cout << "received " << received << " of " << total << " messages, " << duplicates
-              << " duplicates, " << missing_bytes << " bytes lost (bound " << lost_bytes_bound
-              << "), " << metrics::get(r.stats().messages_resent) << " resent\n";
+    std::cout << d << " (bound " << lost_bytes_bound << " bytes), "
+              << metrics::get(r.stats().messages_resent) << " resent\n";
 }
 
 TEST(Message, StalledTargetHoldsAtMostBufferLimitThenEverythingArrives) {
@@ -562,6 +607,160 @@ TEST(Message, UnresolvableTargetHoldsTheMessagesKeepsRetryingAndKeepsServing) {
     late.shutdown_send();
     EXPECT_EQ(late.wait_for_end(), conn::outcome::eof);
     EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 201; }));
+}
+
+} // namespace
+} // namespace funnel::test
+
+namespace funnel::test {
+namespace {
+
+// Issue 5's target faults, each played by the sink on its first `times` connections after
+// `after_bytes`, while 12 clients stream through 3 links (4 KiB writes `pace` apart). Returns
+// what the target got, once funnel has had everything acknowledged, has served one more client
+// after the faults, and has stopped (so the sink has read every connection to its end).
+delivery stream_through(relay& r, message_sink& sink, const sink_fault& fault, duration pace) {
+    constexpr std::size_t clients = 12, per_client = 4000; // 290 KB a link
+    auto senders = stream_lines(r, clients, per_client, pace);
+    for (auto& t : senders)
+        t.join();
+    EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_out) == clients * per_client; }))
+        << get(r.stats().messages_out) << " acknowledged";
+    EXPECT_EQ(sink.faults(), fault.times);
+    EXPECT_GE(get(r.stats().upstream_reconnects), fault.times);
+
+    // Still serving: a client that comes after the faults gets its message through.
+    const std::string late = fault_line(clients, 0);
+    conn after = r.connect();
+    after.write_all(late + "\n");
+    after.shutdown_send();
+    EXPECT_EQ(after.wait_for_end(), conn::outcome::eof);
+    EXPECT_TRUE(poll_until([&] {
+        for (const auto& s : sink.streams())
+            if (s.find(late + "\n") != std::string::npos)
+                return true;
+        return false;
+    })) << r.log_text();
+
+    r.stop();
+    EXPECT_TRUE(poll_until([&] { return sink.open_connections() == 0; }));
+    auto streams = sink.streams();
+    for (auto& s : streams) // the late client is no part of the tally
+        if (const auto at = s.find(late + "\n"); at != std::string::npos)
+            s.erase(at, late.size() + 1);
+    const delivery d = tally(streams, clients, per_client);
+    std::cout << d << "; " << get(r.stats().messages_resent) << " resent, "
+              << get(r.stats().upstream_reconnects) << " reconnects\n";
+    return d;
+}
+
+// The target resets (RST) each of its first 6 connections after reading 32 KiB of it, in the
+// middle of funnel's writes. funnel reconnects each time and writes again, whole, every message
+// the target's kernel had not acknowledged. What the kernel acknowledged and the target never
+// read is lost, as with any TCP sender: at most its receive buffer per reset (fixed small here),
+// plus the message the reset cut. Nothing else is missing, no whole line is damaged (a message
+// cut by a reset is never continued on the next connection), each client's order holds, and
+// every duplicate is one funnel counted as resent.
+TEST(Message, TargetResettingMidWriteRepeatedlyLosesAtMostItsUnreadReceiveBuffers) {
+    constexpr int receive_buffer = 4096;
+    const sink_fault fault{sink_fault::kind::reset, 32 << 10, 6};
+    message_sink sink(0, receive_buffer, fault);
+    relay r(message_config(sink.endpoint(), framing::line));
+    // All at once: a reset ends the write in flight too, so each connection gets its 32 KiB.
+    const delivery d = stream_through(r, sink, fault, duration::zero());
+    EXPECT_GT(get(r.stats().messages_resent), 0u); // the unacknowledged tail of each connection
+    EXPECT_EQ(d.malformed, 0u) << d;
+    EXPECT_EQ(d.backwards, 0u) << d;
+    EXPECT_LE(d.cut, fault.times) << d;
+    const std::size_t longest = fault_line(99, 9999).size() + 1;
+    EXPECT_LE(d.missing_bytes, fault.times * (2 * receive_buffer + longest)) << d;
+    EXPECT_LE(d.duplicates, get(r.stats().messages_resent)) << d;
+}
+
+// The target closes each of its first 6 connections (FIN) after reading 32 KiB of it, and reads
+// on until funnel closes too. funnel finishes the write in flight, so no connection ends inside
+// a message, and writes again on a new connection whatever was not acknowledged: every message
+// arrives, in each client's order, and every duplicate is one funnel counted as resent. (Here
+// `resent` is often 0: the target reads on, so its kernel has acknowledged nearly everything by
+// the time funnel gives the connection up; the faults show in the sink's count and the
+// reconnects.)
+TEST(Message, TargetClosingAfterNBytesRepeatedlyGetsEverythingAndNoCutMessage) {
+    const sink_fault fault{sink_fault::kind::close, 32 << 10, 6};
+    message_sink sink(0, 0, fault);
+    relay r(message_config(sink.endpoint(), framing::line));
+    // Paced over about 0.4 s: the write in flight when the FIN comes is finished, and had the
+    // clients sent everything at once, that one write could carry all that is left.
+    const delivery d = stream_through(r, sink, fault, 20ms);
+    EXPECT_EQ(d.missing, 0u) << d;
+    EXPECT_EQ(d.cut, 0u) << d;
+    EXPECT_EQ(d.malformed, 0u) << d;
+    EXPECT_EQ(d.backwards, 0u) << d;
+    EXPECT_LE(d.duplicates, get(r.stats().messages_resent)) << d;
+}
+
+// Past --max-connections, message mode closes each extra client at once, before reading
+// anything, and counts it refused; the admitted clients are untouched and deliver everything.
+TEST(Message, MaxConnectionsRefusesTheExtraClientsAndTheAdmittedDeliverEverything) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.max_connections = 2;
+    relay r(c);
+    std::vector<conn> admitted;
+    admitted.push_back(r.connect());
+    admitted.push_back(r.connect());
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().connections_accepted) == 2; }));
+    std::vector<conn> extra;
+    for (int i = 0; i < 3; ++i)
+        extra.push_back(r.connect());
+    for (auto& e : extra) // idle-timeout is off: only a refusal closes them
+        EXPECT_EQ(e.wait_for_end(5s), conn::outcome::eof);
+    EXPECT_EQ(get(r.stats().refused(refusal::max_connections)), 3u);
+    EXPECT_EQ(get(r.stats().connections_accepted), 2u);
+    EXPECT_TRUE(r.logged("--max-connections 2 reached")) << r.log_text();
+
+    std::vector<std::vector<std::string>> sent(admitted.size());
+    for (std::size_t i = 0; i < admitted.size(); ++i) {
+        std::string wire;
+        for (std::size_t s = 0; s < 1000; ++s) {
+            sent[i].push_back(fault_line(i, s));
+            wire += sent[i].back() + "\n";
+        }
+        admitted[i].write_all(wire);
+        admitted[i].shutdown_send();
+    }
+    for (auto& a : admitted)
+        EXPECT_EQ(a.wait_for_end(), conn::outcome::eof);
+    expect_all_delivered(sink, framing::line, sent);
+}
+
+// A client whose host vanishes sends no FIN and no RST: its connection just goes quiet. funnel
+// never writes to clients in message mode and sets no keepalive, so to funnel that is exactly a
+// client that stops sending in the middle of a message and keeps its socket open, which is how
+// it is played here (the test holds the descriptor and never closes it). --idle-timeout reaps it
+// (counted as an idle timeout, its unfinished message as truncated) while the others stream on
+// and deliver everything, whole, once and in order.
+// Message.IdleTimeoutInsideAMessageCountsItTruncated covers the same client alone.
+TEST(Message, AClientThatVanishesMidMessageIsReapedByTheIdleTimeoutAndTheOthersDeliverAll) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.idle_timeout = config::seconds(1); // the others, however slow the machine, are never idle
+    relay r(c);
+    constexpr std::size_t others = 6, per_client = 2000;
+    conn vanished = r.connect();
+    vanished.write_all(fault_line(others, 0) + "\n" + fault_line(others, 1).substr(0, 9));
+    auto senders = stream_lines(r, others, per_client);
+    for (auto& t : senders)
+        t.join();
+    EXPECT_EQ(vanished.wait_for_end(5s), conn::outcome::eof);
+    EXPECT_EQ(get(r.stats().idle_timeouts), 1u);
+    EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_truncated) == 1; }));
+
+    std::vector<std::vector<std::string>> sent(others + 1);
+    for (std::size_t i = 0; i < others; ++i)
+        for (std::size_t s = 0; s < per_client; ++s)
+            sent[i].push_back(fault_line(i, s));
+    sent[others].push_back(fault_line(others, 0));
+    expect_all_delivered(sink, framing::line, sent);
 }
 
 } // namespace
