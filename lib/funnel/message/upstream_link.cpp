@@ -3,6 +3,8 @@
 #include "funnel/endpoint_text.hpp"
 #include "funnel/message/tcp_acknowledged.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include <spdlog/fmt/fmt.h>
@@ -27,21 +29,43 @@ upstream_link::upstream_link(net::any_io_executor strand, const config& cfg, std
       connector_(strand, cfg.target, to_steady(cfg.connect_timeout)),
       backoff_(cfg.reconnect_backoff_min, cfg.reconnect_backoff_max,
                std::random_device{}() ^ (std::uint64_t{index} << 32)),
-      reconnect_timer_(strand), ack_timer_(strand) {
+      reconnect_timer_(strand), ack_timer_(strand), spill_retry_timer_(strand),
+      spool_sync_timer_(strand) {
     gather_.reserve(max_gather);
     in_flight_arrivals_.reserve(max_gather);
 }
 
+void upstream_link::attach_spool(std::unique_ptr<spool::link_spool> s,
+                                 net::any_io_executor spool_strand, const buffer_pool& memory) {
+    spool_ = std::move(s);
+    spool_strand_ = std::move(spool_strand);
+    memory_ = &memory;
+    spill_record_bytes_ =
+        static_cast<std::size_t>(std::min<std::uint64_t>(spill_record_max, spool_->limit() / 4));
+    // Left by an earlier run: it goes out first, so everything new queues behind it.
+    spool_unread_ = spilling_ = spool_->has_unread();
+}
+
 void upstream_link::start() {
+    if (spool_ && cfg_.spool_sync_mode == spool_sync::interval)
+        arm_spool_sync();
     do_connect();
 }
 
+template <class Job> void upstream_link::on_spool_strand(Job job) {
+    net::post(spool_strand_,
+              [guard = net::make_work_guard(strand_), job = std::move(job)]() mutable { job(); });
+}
+
 void upstream_link::stop() {
-    std::uint64_t held = 0;
+    // What was read back from the spool stays there, unacknowledged: the next start sends it.
+    std::uint64_t held = retry_messages_;
     for (const auto& b : pending_)
-        held += b.messages;
+        held += b.from_spool ? 0 : b.messages;
     for (const auto& s : unacked_)
-        held += s.batch.messages;
+        held += s.batch.from_spool ? 0 : s.batch.messages;
+    for (const auto& b : spill_queue_)
+        held += b.messages;
     if (held > 0)
         log_->warn("upstream {}: stopping with {} messages not acknowledged by {}: dropped", index_,
                    held, cfg_.target.to_string());
@@ -53,11 +77,17 @@ void upstream_link::stop() {
     connected_ = connecting_ = writing_ = ack_timer_armed_ = false;
     reconnect_timer_.cancel();
     ack_timer_.cancel();
+    spill_retry_timer_.cancel();
     connector_.cancel();
     error_code ignored;
     socket_.close(ignored);
     pending_.clear();
     unacked_.clear();
+    spill_queue_.clear();
+    retry_record_.reset();
+    spool_sync_timer_.cancel();
+    if (spool_)
+        on_spool_strand([self = shared_from_this()] { self->spool_->sync(); });
 }
 
 void upstream_link::enqueue(message_batch batch) {
@@ -66,6 +96,10 @@ void upstream_link::enqueue(message_batch batch) {
     if (stopped_) {
         metrics::add(stats_.messages_dropped_at_stop, batch.messages);
         log_->warn("upstream {}: stopped; {} messages dropped", index_, batch.messages);
+        return;
+    }
+    if (spool_ && (spilling_ || memory_full())) {
+        spill(std::move(batch));
         return;
     }
     pending_.push_back(std::move(batch));
@@ -109,6 +143,7 @@ void upstream_link::on_connected(error_code ec, const tcp::endpoint& ep) {
                pending_.size());
     watch_for_close();
     do_write();
+    do_read_spool();
 }
 
 void upstream_link::schedule_reconnect() {
@@ -223,11 +258,18 @@ std::optional<std::uint64_t> upstream_link::release_acknowledged() {
     const auto acked = tcp_bytes_acknowledged(socket_.native_handle());
     if (!acked)
         return acked; // unknown for now: keep everything
+    bool spool_acked = false;
     while (!unacked_.empty() && unacked_.front().end <= *acked) {
         counters_.messages_acked += unacked_.front().batch.messages;
         metrics::add(stats_.messages_out, unacked_.front().batch.messages);
+        if (unacked_.front().batch.from_spool) {
+            spool_acknowledge();
+            spool_acked = true;
+        }
         unacked_.pop_front();
     }
+    if (spool_acked)
+        do_read_spool();
     return acked;
 }
 
@@ -301,6 +343,173 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
 void upstream_link::notify_if_drained() {
     if (drained() && on_drained_)
         std::exchange(on_drained_, nullptr)();
+}
+
+// ---- the spool ---------------------------------------------------------------------------
+
+bool upstream_link::memory_full() const {
+    return memory_->waiting() > 0 ||
+           memory_->bytes_held() + memory_->block_size() > memory_->byte_limit();
+}
+
+void upstream_link::spill(message_batch batch) {
+    if (!spilling_) {
+        spilling_ = true;
+        // Batches not yet being written go first, so that their read buffers come free too:
+        // they are newer than anything read back from the spool and older than this batch.
+        while (!pending_.empty() && !pending_.back().from_spool) {
+            spill_queue_.push_front(std::move(pending_.back()));
+            pending_.pop_back();
+        }
+    }
+    spill_queue_.push_back(std::move(batch));
+    do_spill();
+}
+
+void upstream_link::do_spill() {
+    if (spill_in_flight_ || stopped_)
+        return;
+    auto record = std::move(retry_record_);
+    auto messages = std::exchange(retry_messages_, 0);
+    if (!record) {
+        if (spill_queue_.empty()) {
+            update_spilling();
+            return;
+        }
+        // One record of whole batches: copied here, so their read buffers go back to the budget
+        // now rather than after the disk write.
+        record = std::make_shared<std::string>();
+        std::size_t count = 0;
+        while (!spill_queue_.empty() &&
+               (record->empty() ||
+                record->size() + spill_queue_.front().bytes <= spill_record_bytes_)) {
+            for (const auto& span : spill_queue_.front().spans)
+                record->append(reinterpret_cast<const char*>(span.data), span.length);
+            count += spill_queue_.front().messages;
+            spill_queue_.pop_front();
+        }
+        messages = static_cast<std::uint32_t>(count);
+    }
+    spill_in_flight_ = true;
+    on_spool_strand([self = shared_from_this(), record, messages] {
+        const auto r = self->spool_->append(std::as_bytes(std::span(*record)), messages);
+        net::post(self->strand_,
+                  [self, r, record, messages] { self->on_spilled(r, record, messages); });
+    });
+}
+
+void upstream_link::on_spilled(spool::append_result r, std::shared_ptr<std::string> record,
+                               std::uint32_t messages) {
+    spill_in_flight_ = false;
+    if (stopped_)
+        return;
+    if (r.ok()) {
+        spool_unread_ = true;
+        counters_.messages_spooled += messages;
+        do_read_spool();
+        do_spill();
+        notify_if_drained();
+        return;
+    }
+    const char* why = r.status == spool::append_status::limit       ? "--spool-limit reached"
+                      : r.status == spool::append_status::too_large ? "record over --spool-limit"
+                      : r.status == spool::append_status::disk_full ? "disk full"
+                                                                    : "write failed";
+    const auto detail = r.error ? fmt::format(" ({})", r.error.message()) : std::string();
+    // A record that can never fit is dropped whatever the policy: waiting would wait forever.
+    if (cfg_.overflow == overflow_policy::block && r.status != spool::append_status::too_large) {
+        // Kept, and everything after it waits in memory: the clients pause once that is full.
+        retry_record_ = std::move(record);
+        retry_messages_ = messages;
+        if (auto d = spool_warnings_.allow(); d.allowed)
+            log_->warn("upstream {}: spool: {}{}; clients wait until it has room (--overflow "
+                       "block){}",
+                       index_, why, detail, suppressed_note(d));
+        spill_retry_timer_.expires_after(spill_retry);
+        spill_retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (!ec)
+                self->do_spill();
+        });
+        return;
+    }
+    counters_.spool_dropped += messages;
+    if (auto d = spool_warnings_.allow(); d.allowed)
+        log_->warn("upstream {}: spool: {}{}; {} messages dropped (--overflow {}), {} so far{}",
+                   index_, why, detail, messages, to_string(cfg_.overflow), counters_.spool_dropped,
+                   suppressed_note(d));
+    do_spill();
+    notify_if_drained();
+}
+
+void upstream_link::do_read_spool() {
+    if (!spool_ || stopped_ || !connected_ || spool_reading_ || !spool_unread_ ||
+        spool_batches_in_memory_ >= spool_batches_max)
+        return;
+    spool_reading_ = true;
+    on_spool_strand([self = shared_from_this()] {
+        auto b = self->spool_->read_next(spool_read_max);
+        const bool unread = self->spool_->has_unread();
+        const spool::read_counters seen = self->spool_->stats();
+        net::post(self->strand_, [self, b = std::move(b), unread, seen]() mutable {
+            self->on_spool_read(std::move(b), unread, seen);
+        });
+    });
+}
+
+void upstream_link::on_spool_read(std::optional<spool::link_spool::batch> b, bool unread,
+                                  spool::read_counters seen) {
+    spool_reading_ = false;
+    spool_unread_ = unread;
+    const auto& before = spool_damage_reported_;
+    if (seen.corrupt_regions > before.corrupt_regions || seen.torn_tails > before.torn_tails) {
+        if (auto d = spool_warnings_.allow(); d.allowed)
+            log_->warn("upstream {}: spool: skipped {} corrupt regions ({} bytes) and {} torn "
+                       "records ({} bytes) so far; their messages are lost{}",
+                       index_, seen.corrupt_regions, seen.corrupt_bytes, seen.torn_tails,
+                       seen.torn_bytes, suppressed_note(d));
+        spool_damage_reported_ = seen;
+    }
+    if (stopped_)
+        return;
+    if (b) {
+        message_batch batch;
+        const auto size = b->bytes.size();
+        batch.add(nullptr, batch.own(std::move(b->bytes)), size);
+        batch.messages = b->messages;
+        batch.from_spool = true;
+        ++spool_batches_in_memory_;
+        pending_.push_back(std::move(batch));
+        do_write();
+    }
+    update_spilling();
+    if (b) // nothing readable now: the next append, acknowledgement or connection asks again
+        do_read_spool();
+}
+
+void upstream_link::spool_acknowledge() {
+    --spool_batches_in_memory_;
+    on_spool_strand([self = shared_from_this()] { self->spool_->acknowledge(); });
+}
+
+// Spilling ends once the spool has been read to its end: new batches may go to memory again,
+// behind everything read back.
+void upstream_link::update_spilling() {
+    if (spilling_ && !spool_unread_ && !spool_reading_ && !spill_in_flight_ && !retry_record_ &&
+        spill_queue_.empty())
+        spilling_ = false;
+}
+
+void upstream_link::arm_spool_sync() {
+    spool_sync_timer_.expires_after(to_steady(cfg_.spool_sync_interval));
+    spool_sync_timer_.async_wait([self = shared_from_this()](error_code ec) {
+        if (ec || self->stopped_)
+            return;
+        self->on_spool_strand([self] {
+            if (auto e = self->spool_->sync())
+                self->log_->warn("upstream {}: spool: sync failed: {}", self->index_, e.message());
+        });
+        self->arm_spool_sync();
+    });
 }
 
 } // namespace funnel

@@ -110,9 +110,9 @@ bool link_spool::has_unread() const {
 }
 
 append_result link_spool::append(std::span<const std::byte> framed, std::uint32_t messages) {
-    if (framed.size() > max_payload)
-        return {append_status::limit, {}};
     const std::uint64_t record = record_header_size + framed.size();
+    if (framed.size() > max_payload || segment_header_size + record > opts_.limit)
+        return {append_status::too_large, {}};
     const bool roll =
         !writer_ || writer_->broken() ||
         (writer_->size() > segment_header_size && writer_->size() + record > opts_.segment_bytes);

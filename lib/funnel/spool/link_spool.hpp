@@ -91,6 +91,7 @@ public:
     std::error_code sync();
 
     std::uint64_t bytes() const { return bytes_; } // on disk, counted against the limit
+    std::uint64_t limit() const { return opts_.limit; }
     bool empty() const { return segments_.empty(); }
     bool has_unread() const; // bytes not yet read (read_next may find only garbage there)
     std::size_t outstanding() const { return outstanding_.size(); } // read, not acknowledged

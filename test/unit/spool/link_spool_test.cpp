@@ -194,6 +194,8 @@ TEST_F(LinkSpool, LimitIsReportedAndFreedByDelivery) {
     EXPECT_EQ(drain(*s).size(), 3U);
     EXPECT_TRUE(s->append(bytes_of(message(3)), 1).ok());
     EXPECT_EQ(drain(*s), std::vector<std::string>{message(3)});
+    // A record that an empty spool could not take either.
+    EXPECT_EQ(s->append(bytes_of(std::string(limit, 'x')), 1).status, append_status::too_large);
 }
 
 TEST_F(LinkSpool, DiskFullCutsThePartialRecordAndRecovers) {
