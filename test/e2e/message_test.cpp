@@ -564,133 +564,135 @@ TEST(Message, UnresolvableTargetHoldsTheMessagesKeepsRetryingAndKeepsServing) {
     late.shutdown_send();
     EXPECT_EQ(late.wait_for_end(), conn::outcome::eof);
     EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 201; }));
-    // Bytes in the spool's segment files under `dir`.
-    std::uint64_t spooled_bytes(const std::string& dir) {
-        std::uint64_t total = 0;
-        std::error_code ec;
-        for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
-             it.increment(ec))
-            if (it->path().extension() == ".seg")
-                total += it->file_size(ec);
-        return total;
-    }
+}
 
-    // A down target, a buffer far smaller than what the clients send, and a spool.
-    config spool_config(std::uint16_t target_port, const temp_dir& dir) {
-        auto c = message_config(tcp::endpoint(net::ip::make_address("127.0.0.1"), target_port),
-                                framing::line);
-        c.upstream_connections = 2;
-        c.buffer_limit = 256 << 10;
-        c.max_message_size = 4096;
-        c.spool_dir = dir.file("spool");
-        c.spool_limit = 64 << 20;
-        c.spool_sync_mode = spool_sync::never;
-        return c;
-    }
+// Bytes in the spool's segment files under `dir`.
+std::uint64_t spooled_bytes(const std::string& dir) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
+         it.increment(ec))
+        if (it->path().extension() == ".seg")
+            total += it->file_size(ec);
+    return total;
+}
 
-    TEST(MessageSpool, TakesWhatTheBufferCannotHoldWhileTheTargetIsDownThenDeliversItOnceInOrder) {
-        temp_dir dir;
-        const std::uint16_t port = unused_port();
-        const auto c = spool_config(port, dir);
+// A down target, a buffer far smaller than what the clients send, and a spool.
+config spool_config(std::uint16_t target_port, const temp_dir& dir) {
+    auto c = message_config(tcp::endpoint(net::ip::make_address("127.0.0.1"), target_port),
+                            framing::line);
+    c.upstream_connections = 2;
+    c.buffer_limit = 256 << 10;
+    c.max_message_size = 4096;
+    c.spool_dir = dir.file("spool");
+    c.spool_limit = 64 << 20;
+    c.spool_sync_mode = spool_sync::never;
+    return c;
+}
+
+TEST(MessageSpool, TakesWhatTheBufferCannotHoldWhileTheTargetIsDownThenDeliversItOnceInOrder) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    const auto c = spool_config(port, dir);
+    relay r(c);
+    // ~1.7 MB: without the spool the clients could not finish (each waits for its close).
+    const auto sent = send_lines(r, 8, 20000, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 8 * 20000; }));
+    EXPECT_GT(spooled_bytes(c.spool_dir), c.buffer_limit);
+    EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
+
+    message_sink sink(port);
+    expect_all_delivered(sink, framing::line, sent);
+    // Delivered segments are removed.
+    EXPECT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }))
+        << spooled_bytes(c.spool_dir);
+}
+
+TEST(MessageSpool, WhatTheSpoolHoldsAtStopGoesOutFirstAtTheNextStart) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    std::vector<std::vector<std::string>> sent;
+    {
+        auto c = spool_config(port, dir);
+        c.drain_timeout = config::seconds(0.5);
         relay r(c);
-        // ~1.7 MB: without the spool the clients could not finish (each waits for its close).
-        const auto sent = send_lines(r, 8, 20000, true);
-        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 8 * 20000; }));
-        EXPECT_GT(spooled_bytes(c.spool_dir), c.buffer_limit);
-        EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
-
-        message_sink sink(port);
-        expect_all_delivered(sink, framing::line, sent);
-        // Delivered segments are removed.
-        EXPECT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }))
-            << spooled_bytes(c.spool_dir);
+        sent = send_lines(r, 4, 20000, true);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 4 * 20000; }));
+        r.stop();
+        EXPECT_FALSE(r.logged("not acknowledged")) << r.log_text();
     }
+    message_sink sink(port);
+    relay r(spool_config(port, dir));
+    EXPECT_TRUE(r.logged("left in the spool")) << r.log_text();
+    // Sent after the restart: on its connection it comes after everything the spool held.
+    conn late = r.connect();
+    late.write_all("c4 s0\n");
+    late.shutdown_send();
+    sent.push_back({"c4 s0"});
+    expect_all_delivered(sink, framing::line, sent);
+    std::size_t ends_with_it = 0;
+    for (const auto& stream : sink.streams())
+        ends_with_it += stream.ends_with("\nc4 s0\n") ? 1U : 0U;
+    EXPECT_EQ(ends_with_it, 1U);
+}
 
-    TEST(MessageSpool, WhatTheSpoolHoldsAtStopGoesOutFirstAtTheNextStart) {
-        temp_dir dir;
-        const std::uint16_t port = unused_port();
-        std::vector<std::vector<std::string>> sent;
-        {
-            auto c = spool_config(port, dir);
-            c.drain_timeout = config::seconds(0.5);
-            relay r(c);
-            sent = send_lines(r, 4, 20000, true);
-            ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 4 * 20000; }));
-            r.stop();
-            EXPECT_FALSE(r.logged("not acknowledged")) << r.log_text();
-        }
-        message_sink sink(port);
-        relay r(spool_config(port, dir));
-        EXPECT_TRUE(r.logged("left in the spool")) << r.log_text();
-        // Sent after the restart: on its connection it comes after everything the spool held.
-        conn late = r.connect();
-        late.write_all("c4 s0\n");
-        late.shutdown_send();
-        sent.push_back({"c4 s0"});
-        expect_all_delivered(sink, framing::line, sent);
-        std::size_t ends_with_it = 0;
+// A spool that holds little: each link's share of --spool-limit is one eighth of what is sent.
+config small_spool_config(std::uint16_t target_port, const temp_dir& dir, overflow_policy p) {
+    auto c = spool_config(target_port, dir);
+    c.spool_limit = 2 * 96 << 10;
+    c.overflow = p;
+    return c;
+}
+
+TEST(MessageSpool, FullSpoolWithOverflowBlockPausesTheClientsAndLosesNothing) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    relay r(small_spool_config(port, dir, overflow_policy::block));
+    std::vector<std::vector<std::string>> sent;
+    std::thread sender([&] { sent = send_lines(r, 8, 20000, true); });
+    ASSERT_TRUE(poll_until([&] { return r.logged("clients wait until it has room"); }))
+        << r.log_text();
+    EXPECT_LT(get(r.stats().messages_in), 8U * 20000U);
+    message_sink sink(port);
+    sender.join();
+    expect_all_delivered(sink, framing::line, sent);
+}
+
+TEST(MessageSpool, FullSpoolWithOverflowDropNewestKeepsTheClientsGoingAndCountsTheDrops) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    auto c = small_spool_config(port, dir, overflow_policy::drop_newest);
+    // One link: once it spills, everything it keeps is in the spool, so an empty spool means
+    // all of it was delivered.
+    c.upstream_connections = 1;
+    c.spool_limit = 96 << 10;
+    relay r(c);
+    const auto sent = send_lines(r, 8, 20000, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 8 * 20000; }));
+    EXPECT_TRUE(poll_until([&] { return r.logged("dropped (--overflow drop-newest)"); }))
+        << r.log_text();
+    message_sink sink(port);
+    ASSERT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }));
+    const auto lines = [&] {
+        std::vector<std::string> all;
         for (const auto& stream : sink.streams())
-            ends_with_it += stream.ends_with("\nc4 s0\n") ? 1U : 0U;
-        EXPECT_EQ(ends_with_it, 1U);
+            for (auto& m : split_lines(stream))
+                all.push_back(std::move(m));
+        return all;
+    };
+    ASSERT_TRUE(poll_until([&] { return lines().size() == get(r.stats().messages_out); }));
+    // Each client's messages in order, some missing, none twice.
+    std::vector<long> last(sent.size(), -1);
+    for (const auto& m : lines()) {
+        const auto space = m.find(' ');
+        const std::size_t client = std::stoul(m.substr(1, space - 1));
+        const long seq = std::stol(m.substr(space + 2));
+        ASSERT_GT(seq, last[client]) << m;
+        last[client] = seq;
     }
-
-    // A spool that holds little: each link's share of --spool-limit is one eighth of what is sent.
-    config small_spool_config(std::uint16_t target_port, const temp_dir& dir, overflow_policy p) {
-        auto c = spool_config(target_port, dir);
-        c.spool_limit = 2 * 96 << 10;
-        c.overflow = p;
-        return c;
-    }
-
-    TEST(MessageSpool, FullSpoolWithOverflowBlockPausesTheClientsAndLosesNothing) {
-        temp_dir dir;
-        const std::uint16_t port = unused_port();
-        relay r(small_spool_config(port, dir, overflow_policy::block));
-        std::vector<std::vector<std::string>> sent;
-        std::thread sender([&] { sent = send_lines(r, 8, 20000, true); });
-        ASSERT_TRUE(poll_until([&] { return r.logged("clients wait until it has room"); }))
-            << r.log_text();
-        EXPECT_LT(get(r.stats().messages_in), 8U * 20000U);
-        message_sink sink(port);
-        sender.join();
-        expect_all_delivered(sink, framing::line, sent);
-    }
-
-    TEST(MessageSpool, FullSpoolWithOverflowDropNewestKeepsTheClientsGoingAndCountsTheDrops) {
-        temp_dir dir;
-        const std::uint16_t port = unused_port();
-        auto c = small_spool_config(port, dir, overflow_policy::drop_newest);
-        // One link: once it spills, everything it keeps is in the spool, so an empty spool means
-        // all of it was delivered.
-        c.upstream_connections = 1;
-        c.spool_limit = 96 << 10;
-        relay r(c);
-        const auto sent = send_lines(r, 8, 20000, true);
-        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 8 * 20000; }));
-        EXPECT_TRUE(poll_until([&] { return r.logged("dropped (--overflow drop-newest)"); }))
-            << r.log_text();
-        message_sink sink(port);
-        ASSERT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }));
-        const auto lines = [&] {
-            std::vector<std::string> all;
-            for (const auto& stream : sink.streams())
-                for (auto& m : split_lines(stream))
-                    all.push_back(std::move(m));
-            return all;
-        };
-        ASSERT_TRUE(poll_until([&] { return lines().size() == get(r.stats().messages_out); }));
-        // Each client's messages in order, some missing, none twice.
-        std::vector<long> last(sent.size(), -1);
-        for (const auto& m : lines()) {
-            const auto space = m.find(' ');
-            const std::size_t client = std::stoul(m.substr(1, space - 1));
-            const long seq = std::stol(m.substr(space + 2));
-            ASSERT_GT(seq, last[client]) << m;
-            last[client] = seq;
-        }
-        EXPECT_GT(lines().size(), 0U);
-        EXPECT_LT(lines().size(), 8U * 20000U);
-    }
+    EXPECT_GT(lines().size(), 0U);
+    EXPECT_LT(lines().size(), 8U * 20000U);
+}
 
 } // namespace
 } // namespace funnel::test
