@@ -147,8 +147,9 @@ void service::start_admin(const host_port& where) {
 admin_reply service::on_admin_request(std::string_view method, std::string_view target) {
     admin_routes routes;
     routes.metrics = [this] {
-        return render_exposition({stats_, to_targets_.bytes_held(), to_clients_.bytes_held(),
-                                  to_targets_.byte_limit(), FUNNEL_VERSION, start_time_});
+        return render_exposition(
+            {stats_, to_targets_.bytes_held(), to_clients_.bytes_held(), to_targets_.byte_limit(),
+             cfg_.spool_dir.empty() ? 0 : cfg_.spool_limit, FUNNEL_VERSION, start_time_});
     };
     routes.not_ready = [this] {
         readiness_input in;
@@ -427,6 +428,12 @@ void service::log_stats() {
             metrics::get(stats_.messages_in), metrics::get(stats_.messages_out),
             metrics::get(stats_.messages_resent), metrics::get(stats_.oversize_dropped),
             metrics::get(stats_.messages_truncated), metrics::get(stats_.upstream_reconnects));
+    if (!cfg_.spool_dir.empty())
+        messages += fmt::format(" | spool bytes={} written={} replayed={} dropped={}",
+                                metrics::get(stats_.spool_bytes),
+                                metrics::get(stats_.spool_messages_written),
+                                metrics::get(stats_.spool_messages_replayed),
+                                metrics::get(stats_.spool_messages_dropped));
     log_->info("stats: connections active={} accepted={} refused={} | client bytes in={} "
                "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
                "paused reads={} connect failures={} resets={} idle timeouts={}{}",

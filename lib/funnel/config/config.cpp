@@ -50,10 +50,11 @@ std::string describe(const config& c) {
                               to_string(c.oversize), c.upstream_connections,
                               c.reconnect_backoff_min.count(), c.reconnect_backoff_max.count());
         if (!c.spool_dir.empty())
-            message += fmt::format(" spool-dir={} spool-limit={} spool-sync={} "
+            message += fmt::format(" spool-dir={} spool-mode={} spool-limit={} spool-sync={} "
                                    "spool-sync-interval={}s overflow={}",
-                                   c.spool_dir, c.spool_limit, to_string(c.spool_sync_mode),
-                                   c.spool_sync_interval.count(), to_string(c.overflow));
+                                   c.spool_dir, to_string(c.spool_use), c.spool_limit,
+                                   to_string(c.spool_sync_mode), c.spool_sync_interval.count(),
+                                   to_string(c.overflow));
     }
     const std::string log_file =
         c.log_file.empty() ? std::string{}
@@ -107,6 +108,16 @@ const char* to_string(log_format f) {
     return "unknown";
 }
 
+const char* to_string(spool_mode m) {
+    switch (m) {
+    case spool_mode::overflow:
+        return "overflow";
+    case spool_mode::always:
+        return "always";
+    }
+    return "unknown";
+}
+
 const char* to_string(spool_sync s) {
     switch (s) {
     case spool_sync::always:
@@ -125,6 +136,8 @@ const char* to_string(overflow_policy p) {
         return "block";
     case overflow_policy::drop_newest:
         return "drop-newest";
+    case overflow_policy::drop_oldest:
+        return "drop-oldest";
     }
     return "unknown";
 }

@@ -271,6 +271,10 @@ struct option_set {
              "when the buffer (--buffer-limit) is full, write whole messages to a disk spool in "
              "DIR instead of pausing the clients; what it holds is delivered first at the next "
              "start (default: no spool)") //
+            ("spool-mode", text("MODE"),
+             "overflow: only what the buffer cannot hold goes to the spool; always: every "
+             "message is written to the spool before it is sent (write-ahead: kill -9 loses "
+             "nothing written, power loss what --spool-sync allows) (default: overflow)") //
             ("spool-limit", text("BYTES"),
              "most bytes the spool files take, shared equally by the upstream connections "
              "(default: 1GiB)") //
@@ -279,9 +283,10 @@ struct option_set {
              "--spool-sync-interval, or when the kernel decides (default: interval)") //
             ("spool-sync-interval", text("SECONDS"),
              "how often --spool-sync interval syncs; more than 0 (default: 1)") //
-            ("overflow", text("block|drop-newest"),
-             "when the spool or its disk is full: pause the clients (block) or drop the new "
-             "messages, counted and logged (drop-newest) (default: block)");
+            ("overflow", text("POLICY"),
+             "when the spool or its disk is full: pause the clients (block), drop the new "
+             "messages (drop-newest) or the oldest spooled ones to make room (drop-oldest); "
+             "drops are counted and logged (default: block)");
 
         logging.add_options()                                                                 //
             ("log-level", text("LEVEL"), "trace, debug, info, warn or error (default: info)") //
@@ -703,6 +708,10 @@ config build_config(const std::vector<source>& sources) {
         }
     }
 
+    if (const auto g = pick(sources, "spool-mode")) {
+        cfg.spool_use = parse_choice(*g, std::array{spool_mode::overflow, spool_mode::always});
+    }
+
     if (const auto g = pick(sources, "spool-limit")) {
         cfg.spool_limit = parse_size(g->value(), g->where);
     }
@@ -721,7 +730,8 @@ config build_config(const std::vector<source>& sources) {
 
     if (const auto g = pick(sources, "overflow")) {
         cfg.overflow =
-            parse_choice(*g, std::array{overflow_policy::block, overflow_policy::drop_newest});
+            parse_choice(*g, std::array{overflow_policy::block, overflow_policy::drop_newest,
+                                        overflow_policy::drop_oldest});
     }
 
     if (const auto g = pick(sources, "log-level")) {

@@ -42,8 +42,11 @@ void upstream_link::attach_spool(std::unique_ptr<spool::link_spool> s,
     memory_ = &memory;
     spill_record_bytes_ =
         static_cast<std::size_t>(std::min<std::uint64_t>(spill_record_max, spool_->limit() / 4));
-    // Left by an earlier run: it goes out first, so everything new queues behind it.
-    spool_unread_ = spilling_ = spool_->has_unread();
+    // Left by an earlier run: it goes out first, so everything new queues behind it. Written
+    // ahead (--spool-mode always), everything goes through the spool.
+    spool_unread_ = spool_->has_unread();
+    spilling_ = spool_unread_ || cfg_.spool_use == spool_mode::always;
+    report_spool_bytes();
 }
 
 void upstream_link::start() {
@@ -58,18 +61,19 @@ template <class Job> void upstream_link::on_spool_strand(Job job) {
 }
 
 void upstream_link::stop() {
-    // What was read back from the spool stays there, unacknowledged: the next start sends it.
-    std::uint64_t held = retry_messages_;
-    for (const auto& b : pending_)
-        held += b.from_spool ? 0 : b.messages;
-    for (const auto& s : unacked_)
-        held += s.batch.from_spool ? 0 : s.batch.messages;
-    for (const auto& b : spill_queue_)
-        held += b.messages;
-    if (held > 0)
-        log_->warn("upstream {}: stopping with {} messages not acknowledged by {}: dropped", index_,
-                   held, cfg_.target.to_string());
-    metrics::add(stats_.messages_dropped_at_stop, held);
+    if (spool_) {
+        keep_in_spool();
+    } else {
+        std::uint64_t held = 0;
+        for (const auto& b : pending_)
+            held += b.messages;
+        for (const auto& s : unacked_)
+            held += s.batch.messages;
+        if (held > 0)
+            log_->warn("upstream {}: stopping with {} messages not acknowledged by {}: dropped",
+                       index_, held, cfg_.target.to_string());
+        metrics::add(stats_.messages_dropped_at_stop, held);
+    }
     if (connected_)
         metrics::sub(stats_.upstream_connections_up, 1);
     stopped_ = true;
@@ -84,10 +88,8 @@ void upstream_link::stop() {
     pending_.clear();
     unacked_.clear();
     spill_queue_.clear();
-    retry_record_.reset();
+    retry_record_ = {};
     spool_sync_timer_.cancel();
-    if (spool_)
-        on_spool_strand([self = shared_from_this()] { self->spool_->sync(); });
 }
 
 void upstream_link::enqueue(message_batch batch) {
@@ -352,6 +354,20 @@ bool upstream_link::memory_full() const {
            memory_->bytes_held() + memory_->block_size() > memory_->byte_limit();
 }
 
+upstream_link::spool_record upstream_link::take_record(std::deque<message_batch>& from) const {
+    spool_record r{std::make_shared<std::string>(), 0};
+    std::size_t messages = 0;
+    while (!from.empty() &&
+           (r.bytes->empty() || r.bytes->size() + from.front().bytes <= spill_record_bytes_)) {
+        for (const auto& span : from.front().spans)
+            r.bytes->append(reinterpret_cast<const char*>(span.data), span.length);
+        messages += from.front().messages;
+        from.pop_front();
+    }
+    r.messages = static_cast<std::uint32_t>(messages);
+    return r;
+}
+
 void upstream_link::spill(message_batch batch) {
     if (!spilling_) {
         spilling_ = true;
@@ -369,62 +385,91 @@ void upstream_link::spill(message_batch batch) {
 void upstream_link::do_spill() {
     if (spill_in_flight_ || stopped_)
         return;
-    auto record = std::move(retry_record_);
-    auto messages = std::exchange(retry_messages_, 0);
-    if (!record) {
+    auto record = std::exchange(retry_record_, {});
+    if (!record.bytes) {
         if (spill_queue_.empty()) {
             update_spilling();
             return;
         }
-        // One record of whole batches: copied here, so their read buffers go back to the budget
-        // now rather than after the disk write.
-        record = std::make_shared<std::string>();
-        std::size_t count = 0;
-        while (!spill_queue_.empty() &&
-               (record->empty() ||
-                record->size() + spill_queue_.front().bytes <= spill_record_bytes_)) {
-            for (const auto& span : spill_queue_.front().spans)
-                record->append(reinterpret_cast<const char*>(span.data), span.length);
-            count += spill_queue_.front().messages;
-            spill_queue_.pop_front();
-        }
-        messages = static_cast<std::uint32_t>(count);
+        record = take_record(spill_queue_);
     }
     spill_in_flight_ = true;
-    on_spool_strand([self = shared_from_this(), record, messages] {
-        const auto r = self->spool_->append(std::as_bytes(std::span(*record)), messages);
+    on_spool_strand([self = shared_from_this(), record] {
+        auto& spool = *self->spool_;
+        const auto framed = std::as_bytes(std::span(*record.bytes));
+        auto r = spool.append(framed, record.messages);
+        // --overflow drop-oldest: whole segments of the oldest unread records make room.
+        std::uint64_t evicted = 0;
+        while (self->cfg_.overflow == overflow_policy::drop_oldest &&
+               (r.status == spool::append_status::limit ||
+                r.status == spool::append_status::disk_full)) {
+            const auto dropped = spool.drop_oldest();
+            if (!dropped)
+                break;
+            evicted += *dropped;
+            r = spool.append(framed, record.messages);
+        }
+        if (r.ok()) {
+            metrics::add(self->stats_.spool_records_written, 1);
+            metrics::add(self->stats_.spool_messages_written, record.messages);
+        } else if (r.error) {
+            metrics::add(self->stats_.spool_write_errors, 1);
+        }
+        metrics::add(self->stats_.spool_messages_dropped, evicted);
+        self->report_spool_bytes();
         net::post(self->strand_,
-                  [self, r, record, messages] { self->on_spilled(r, record, messages); });
+                  [self, r, record, evicted] { self->on_spilled(r, record, evicted); });
     });
 }
 
-void upstream_link::on_spilled(spool::append_result r, std::shared_ptr<std::string> record,
-                               std::uint32_t messages) {
+namespace {
+
+const char* spool_failure(spool::append_status s) {
+    switch (s) {
+    case spool::append_status::limit:
+        return "--spool-limit reached";
+    case spool::append_status::too_large:
+        return "record over --spool-limit";
+    case spool::append_status::disk_full:
+        return "disk full";
+    case spool::append_status::stored:
+    case spool::append_status::io_error:
+        break;
+    }
+    return "write failed";
+}
+
+} // namespace
+
+void upstream_link::on_spilled(spool::append_result r, spool_record record, std::uint64_t evicted) {
     spill_in_flight_ = false;
-    if (stopped_)
-        return;
+    const auto detail = r.error ? fmt::format(" ({})", r.error.message()) : std::string();
+    if (evicted > 0) {
+        spool_dropped_ += evicted;
+        if (auto d = spool_warnings_.allow(); d.allowed)
+            log_->warn("upstream {}: spool: {}{}; {} of the oldest spooled messages dropped "
+                       "(--overflow drop-oldest), {} so far{}",
+                       index_, r.ok() ? "full" : spool_failure(r.status), detail, evicted,
+                       spool_dropped_, suppressed_note(d));
+    }
     if (r.ok()) {
+        if (stopped_)
+            return;
         spool_unread_ = true;
-        counters_.messages_spooled += messages;
         do_read_spool();
         do_spill();
         notify_if_drained();
         return;
     }
-    const char* why = r.status == spool::append_status::limit       ? "--spool-limit reached"
-                      : r.status == spool::append_status::too_large ? "record over --spool-limit"
-                      : r.status == spool::append_status::disk_full ? "disk full"
-                                                                    : "write failed";
-    const auto detail = r.error ? fmt::format(" ({})", r.error.message()) : std::string();
     // A record that can never fit is dropped whatever the policy: waiting would wait forever.
-    if (cfg_.overflow == overflow_policy::block && r.status != spool::append_status::too_large) {
+    if (cfg_.overflow == overflow_policy::block && r.status != spool::append_status::too_large &&
+        !stopped_) {
         // Kept, and everything after it waits in memory: the clients pause once that is full.
         retry_record_ = std::move(record);
-        retry_messages_ = messages;
         if (auto d = spool_warnings_.allow(); d.allowed)
             log_->warn("upstream {}: spool: {}{}; clients wait until it has room (--overflow "
                        "block){}",
-                       index_, why, detail, suppressed_note(d));
+                       index_, spool_failure(r.status), detail, suppressed_note(d));
         spill_retry_timer_.expires_after(spill_retry);
         spill_retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
             if (!ec)
@@ -432,13 +477,83 @@ void upstream_link::on_spilled(spool::append_result r, std::shared_ptr<std::stri
         });
         return;
     }
-    counters_.spool_dropped += messages;
+    spool_dropped_ += record.messages;
+    metrics::add(stopped_ ? stats_.messages_dropped_at_stop : stats_.spool_messages_dropped,
+                 record.messages);
     if (auto d = spool_warnings_.allow(); d.allowed)
-        log_->warn("upstream {}: spool: {}{}; {} messages dropped (--overflow {}), {} so far{}",
-                   index_, why, detail, messages, to_string(cfg_.overflow), counters_.spool_dropped,
-                   suppressed_note(d));
+        log_->warn("upstream {}: spool: {}{}; {} messages dropped ({}), {} so far{}", index_,
+                   spool_failure(r.status), detail, record.messages,
+                   stopped_ ? "stopping" : fmt::format("--overflow {}", to_string(cfg_.overflow)),
+                   spool_dropped_, suppressed_note(d));
+    if (stopped_)
+        return;
     do_spill();
     notify_if_drained();
+}
+
+// At a stop, what memory holds is, in the link's order: batches older than the spool (taken
+// before it was spilled to), batches read back from it (still in it, from the acknowledged
+// position on: not written again), and batches newer than it (taken after it had been read to
+// its end; then the record refused by a full spool and the spill queue). The older ones go
+// before everything the spool holds, the newer ones after it, so that the next start sends all
+// of it in order. The writes run on the spool strand after any append already queued there.
+void upstream_link::keep_in_spool() {
+    std::deque<message_batch> older, newer;
+    bool read_back_seen = false;
+    const auto sort = [&](message_batch&& b) {
+        if (b.from_spool)
+            read_back_seen = true;
+        else
+            (read_back_seen ? newer : older).push_back(std::move(b));
+    };
+    for (auto& s : unacked_)
+        sort(std::move(s.batch));
+    for (auto& b : pending_)
+        sort(std::move(b));
+    std::vector<spool_record> before, after;
+    while (!older.empty())
+        before.push_back(take_record(older));
+    while (!newer.empty())
+        after.push_back(take_record(newer));
+    if (retry_record_.bytes)
+        after.push_back(std::exchange(retry_record_, {}));
+    while (!spill_queue_.empty())
+        after.push_back(take_record(spill_queue_));
+    on_spool_strand([self = shared_from_this(), before = std::move(before),
+                     after = std::move(after)] {
+        auto& spool = *self->spool_;
+        std::uint64_t kept = 0, dropped = 0, records = 0;
+        std::vector<spool::link_spool::record_view> views;
+        for (const auto& r : before)
+            views.push_back({std::as_bytes(std::span(*r.bytes)), r.messages});
+        spool::append_result failure;
+        const auto stored = spool.prepend(views, failure);
+        for (std::size_t i = 0; i < before.size(); ++i)
+            (i < stored ? kept : dropped) += before[i].messages;
+        records += stored;
+        for (const auto& r : after) {
+            const auto a = spool.append(std::as_bytes(std::span(*r.bytes)), r.messages);
+            (a.ok() ? kept : dropped) += r.messages;
+            records += a.ok() ? 1U : 0U;
+            if (!a.ok())
+                failure = a;
+        }
+        if (auto e = spool.sync())
+            self->log_->warn("upstream {}: spool: sync failed: {}", self->index_, e.message());
+        metrics::add(self->stats_.spool_records_written, records);
+        metrics::add(self->stats_.spool_messages_written, kept);
+        metrics::add(self->stats_.messages_dropped_at_stop, dropped);
+        self->report_spool_bytes();
+        if (kept > 0)
+            self->log_->info("upstream {}: stopping: {} messages not acknowledged by {} are kept "
+                             "in the spool",
+                             self->index_, kept, self->cfg_.target.to_string());
+        if (dropped > 0)
+            self->log_->warn("upstream {}: stopping: {} messages not acknowledged by {} dropped: "
+                             "the spool cannot take them ({})",
+                             self->index_, dropped, self->cfg_.target.to_string(),
+                             spool_failure(failure.status));
+    });
 }
 
 void upstream_link::do_read_spool() {
@@ -448,8 +563,13 @@ void upstream_link::do_read_spool() {
     spool_reading_ = true;
     on_spool_strand([self = shared_from_this()] {
         auto b = self->spool_->read_next(spool_read_max);
+        if (b) {
+            metrics::add(self->stats_.spool_records_replayed, b->records);
+            metrics::add(self->stats_.spool_messages_replayed, b->messages);
+        }
         const bool unread = self->spool_->has_unread();
         const spool::read_counters seen = self->spool_->stats();
+        self->report_spool_bytes();
         net::post(self->strand_, [self, b = std::move(b), unread, seen]() mutable {
             self->on_spool_read(std::move(b), unread, seen);
         });
@@ -462,6 +582,8 @@ void upstream_link::on_spool_read(std::optional<spool::link_spool::batch> b, boo
     spool_unread_ = unread;
     const auto& before = spool_damage_reported_;
     if (seen.corrupt_regions > before.corrupt_regions || seen.torn_tails > before.torn_tails) {
+        metrics::add(stats_.spool_damaged_bytes, seen.corrupt_bytes + seen.torn_bytes -
+                                                     before.corrupt_bytes - before.torn_bytes);
         if (auto d = spool_warnings_.allow(); d.allowed)
             log_->warn("upstream {}: spool: skipped {} corrupt regions ({} bytes) and {} torn "
                        "records ({} bytes) so far; their messages are lost{}",
@@ -488,15 +610,27 @@ void upstream_link::on_spool_read(std::optional<spool::link_spool::batch> b, boo
 
 void upstream_link::spool_acknowledge() {
     --spool_batches_in_memory_;
-    on_spool_strand([self = shared_from_this()] { self->spool_->acknowledge(); });
+    on_spool_strand([self = shared_from_this()] {
+        self->spool_->acknowledge();
+        self->report_spool_bytes();
+    });
 }
 
 // Spilling ends once the spool has been read to its end: new batches may go to memory again,
-// behind everything read back.
+// behind everything read back. Written ahead (--spool-mode always), it never ends.
 void upstream_link::update_spilling() {
-    if (spilling_ && !spool_unread_ && !spool_reading_ && !spill_in_flight_ && !retry_record_ &&
-        spill_queue_.empty())
+    if (spilling_ && cfg_.spool_use == spool_mode::overflow && !spool_unread_ && !spool_reading_ &&
+        !spill_in_flight_ && !retry_record_.bytes && spill_queue_.empty())
         spilling_ = false;
+}
+
+void upstream_link::report_spool_bytes() {
+    const auto now = spool_->bytes();
+    if (now >= spool_bytes_reported_)
+        metrics::add(stats_.spool_bytes, now - spool_bytes_reported_);
+    else
+        metrics::sub(stats_.spool_bytes, spool_bytes_reported_ - now);
+    spool_bytes_reported_ = now;
 }
 
 void upstream_link::arm_spool_sync() {

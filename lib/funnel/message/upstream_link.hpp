@@ -67,8 +67,6 @@ public:
         std::uint64_t messages_acked = 0;
         std::uint64_t messages_resent = 0;
         std::uint64_t reconnects = 0;
-        std::uint64_t messages_spooled = 0;
-        std::uint64_t spool_dropped = 0; // --overflow drop-newest
     };
     // Bytes of batches copied into one spool record (at most a quarter of the link's spool, so
     // that a full spool takes one again after some delivery); bytes read back as one batch; spool
@@ -87,7 +85,8 @@ public:
                       const buffer_pool& memory);
     void start();
     void enqueue(message_batch batch);
-    // Closes the connection and stops reconnecting; what is held is dropped.
+    // Closes the connection and stops reconnecting. What is held is dropped; with a spool it is
+    // written there (behind the link's executor: the pool's join waits for it).
     void stop();
     // Runs once (on the strand) as soon as nothing is left to deliver: all acknowledged.
     void on_drained(std::function<void()> f) { on_drained_ = std::move(f); }
@@ -95,7 +94,7 @@ public:
     // What memory holds is delivered or safe in the spool.
     bool drained() const {
         return pending_.empty() && unacked_.empty() && spill_queue_.empty() && !spill_in_flight_ &&
-               !retry_record_;
+               !retry_record_.bytes;
     }
     bool connected() const { return connected_; }
     const counters& stats() const { return counters_; }
@@ -121,17 +120,26 @@ private:
     void on_broken(std::uint64_t generation, error_code ec, const char* what);
     void notify_if_drained();
     // The spool, on the link's strand.
+    struct spool_record {
+        std::shared_ptr<std::string> bytes;
+        std::uint32_t messages = 0;
+    };
+    // Whole batches from the front of `from` (one at least), copied into one record of at most
+    // spill_record_bytes_: their read buffers go back to the budget at once.
+    spool_record take_record(std::deque<message_batch>& from) const;
     bool memory_full() const;
     void spill(message_batch batch);
     void do_spill();
-    void on_spilled(spool::append_result r, std::shared_ptr<std::string> record,
-                    std::uint32_t messages);
+    void on_spilled(spool::append_result r, spool_record record, std::uint64_t evicted);
+    void keep_in_spool(); // at stop()
     void do_read_spool();
     void on_spool_read(std::optional<spool::link_spool::batch> b, bool unread,
                        spool::read_counters seen);
     void spool_acknowledge();
     void update_spilling();
     void arm_spool_sync();
+    // On the spool strand: funnel_spool_bytes follows this link's spool.
+    void report_spool_bytes();
     // Runs `job` on the spool strand. The job holds work on the link's executor until it has
     // run, and with it what it posts back, so the link's pool (or the io thread) is joined only
     // after every spool job: no handler is left behind in either.
@@ -167,17 +175,18 @@ private:
 
     // The spool. Used on spool_strand_ only; the fields after it are the link strand's.
     std::unique_ptr<spool::link_spool> spool_;
+    std::uint64_t spool_bytes_reported_ = 0; // the spool strand's too
     net::any_io_executor spool_strand_;
     const buffer_pool* memory_ = nullptr;
     // Its own, so that a storm of connect failures cannot hide drops and damage.
     rate_limiter spool_warnings_{std::chrono::seconds(1), 5};
     std::size_t spill_record_bytes_ = spill_record_max;
     net::steady_timer spill_retry_timer_;
-    net::steady_timer spool_sync_timer_;        // --spool-sync interval
-    std::deque<message_batch> spill_queue_;     // waiting to be copied into a record
-    std::shared_ptr<std::string> retry_record_; // refused by a full spool (--overflow block)
-    std::uint32_t retry_messages_ = 0;
+    net::steady_timer spool_sync_timer_;    // --spool-sync interval
+    std::deque<message_batch> spill_queue_; // waiting to be copied into a record
+    spool_record retry_record_;             // refused by a full spool (--overflow block)
     std::size_t spool_batches_in_memory_ = 0;
+    std::uint64_t spool_dropped_ = 0; // for the log line
     spool::read_counters spool_damage_reported_;
     bool spilling_ = false;        // new batches go to the spool
     bool spill_in_flight_ = false; // one append at a time keeps the records in order
