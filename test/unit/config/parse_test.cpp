@@ -381,16 +381,14 @@ TEST(ParseMessageMode, BadSpoolValuesNameTheOption) {
 
 TEST(ParseMessageMode, SpoolLimitMustHoldTheLargestMessagePerConnection) {
     // 4 connections of 1MiB messages: each share needs 1MiB + 64KiB.
-    const auto e =
-        error_of(with_minimal({"--mode", "message", "--spool-dir", "/tmp/s", "--spool-mode",
-                               "--spool-limit", "4MiB", "--max-message-size", "1MiB"}));
+    const auto e = error_of(with_minimal({"--mode", "message", "--spool-dir", "/tmp/s",
+                                          "--spool-limit", "4MiB", "--max-message-size", "1MiB"}));
     EXPECT_NE(e.find("--spool-limit 4194304 cannot hold one message of --max-message-size 1048576 "
                      "per upstream connection (needs at least 4456448 bytes)"),
               std::string::npos)
         << e;
-    EXPECT_NO_THROW(
-        parse(with_minimal({"--mode", "message", "--spool-dir", "/tmp/s", "--spool-mode",
-                            "--spool-limit", "5MiB", "--max-message-size", "1MiB"})));
+    EXPECT_NO_THROW(parse(with_minimal({"--mode", "message", "--spool-dir", "/tmp/s",
+                                        "--spool-limit", "5MiB", "--max-message-size", "1MiB"})));
 }
 
 TEST(ParseMessageMode, FramingAndOversizeAreAcceptedAnyCase) {
