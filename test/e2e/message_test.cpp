@@ -694,5 +694,110 @@ TEST(MessageSpool, FullSpoolWithOverflowDropNewestKeepsTheClientsGoingAndCountsT
     EXPECT_LT(lines().size(), 8U * 20000U);
 }
 
+// The target is down; memory holds all the clients sent (nothing spilled) when funnel stops:
+// it goes to the spool instead of being dropped, and the next start delivers it.
+TEST(MessageSpool, StopWithTheTargetDownKeepsWhatMemoryHeldForTheNextStart) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    std::vector<std::vector<std::string>> sent;
+    {
+        auto c = spool_config(port, dir);
+        c.buffer_limit = 8 << 20;
+        c.drain_timeout = config::seconds(0.3);
+        relay r(c);
+        sent = send_lines(r, 4, 5000, true);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 4 * 5000; }));
+        EXPECT_EQ(spooled_bytes(c.spool_dir), 0U);
+        r.stop();
+        EXPECT_TRUE(r.logged("are kept in the spool")) << r.log_text();
+        EXPECT_EQ(get(r.stats().messages_dropped_at_stop), 0U);
+        EXPECT_EQ(get(r.stats().spool_messages_written), 4U * 5000U);
+        EXPECT_GT(spooled_bytes(c.spool_dir), 0U);
+    }
+    message_sink sink(port);
+    relay r(spool_config(port, dir));
+    expect_all_delivered(sink, framing::line, sent);
+}
+
+// The target accepts and never reads while the clients send more than memory holds: the write
+// in flight stays unacknowledged, and later batches go to the spool. At the stop, what the
+// target's kernel did not acknowledge goes ahead of what the spool holds (and the connection is
+// reset, so the target gets no more of it); the target's kernel keeps what it did acknowledge.
+// What the target read, then what the next start delivers, has every message in order.
+TEST(MessageSpool, StopWithAStalledTargetPutsWhatItDidNotAcknowledgeAheadOfTheSpool) {
+    constexpr std::size_t clients = 8, per_client = 20000;
+    temp_dir dir;
+    auto stalled = std::make_unique<target_server>(128, 64 << 10);
+    const std::uint16_t port = stalled->endpoint().port();
+    auto c = spool_config(port, dir);
+    c.upstream_connections = 1;
+    c.drain_timeout = config::seconds(0.3);
+    std::vector<std::string> streams;
+    {
+        relay r(c);
+        conn upstream = stalled->accept();
+        send_lines(r, clients, per_client, true);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == clients * per_client; }));
+        EXPECT_GT(get(r.stats().spool_messages_written), 0U);
+        r.stop();
+        EXPECT_TRUE(r.logged("of them ahead of what it held")) << r.log_text();
+        EXPECT_FALSE(r.logged(" 0 of them ahead")) << r.log_text();
+        EXPECT_EQ(get(r.stats().messages_dropped_at_stop), 0U);
+        std::string received;
+        while (upstream.read_available(received, 5s) == conn::outcome::data) {
+        }
+        streams.push_back(received);
+    }
+    stalled.reset();
+    message_sink sink(port);
+    relay r(spool_config(port, dir));
+    const auto problem = [&] {
+        auto all = streams;
+        for (auto& s : sink.streams())
+            all.push_back(std::move(s));
+        return at_least_once_problem(all, clients, per_client);
+    };
+    EXPECT_TRUE(poll_until([&] { return problem().empty(); })) << problem();
+}
+
+// With --overflow drop-oldest a full spool drops its oldest segments: the clients go on, the
+// newest messages arrive, and what arrives is in each client's order.
+TEST(MessageSpool, FullSpoolWithOverflowDropOldestKeepsTheNewestMessages) {
+    constexpr std::size_t clients = 8, per_client = 50000; // ~3.6 MB
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    auto c = small_spool_config(port, dir, overflow_policy::drop_oldest);
+    c.upstream_connections = 1;
+    c.spool_limit = 1 << 20; // segments of 128 KiB: there is an oldest one to drop
+    relay r(c);
+    send_lines(r, clients, per_client, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == clients * per_client; }));
+    EXPECT_TRUE(r.logged("of the oldest spooled messages dropped (--overflow drop-oldest)"))
+        << r.log_text();
+    const auto dropped = get(r.stats().spool_messages_dropped);
+    EXPECT_GT(dropped, 0U);
+    message_sink sink(port);
+    ASSERT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }));
+    std::vector<std::string> lines;
+    ASSERT_TRUE(poll_until([&] {
+        lines.clear();
+        for (const auto& stream : sink.streams())
+            for (auto& m : split_lines(stream))
+                lines.push_back(std::move(m));
+        return lines.size() == get(r.stats().messages_out);
+    }));
+    EXPECT_EQ(lines.size() + dropped, clients * per_client);
+    std::vector<long> last(clients, -1);
+    for (const auto& m : lines) {
+        const auto space = m.find(' ');
+        const std::size_t client = std::stoul(m.substr(1, space - 1));
+        const long seq = std::stol(m.substr(space + 2));
+        ASSERT_GT(seq, last[client]) << m;
+        last[client] = seq;
+    }
+    // The clients sent one after the other: the newest messages are the last client's.
+    EXPECT_EQ(last[clients - 1], static_cast<long>(per_client) - 1);
+}
+
 } // namespace
 } // namespace funnel::test

@@ -62,6 +62,16 @@ template <class Job> void upstream_link::on_spool_strand(Job job) {
 
 void upstream_link::stop() {
     if (spool_) {
+        if (connected_) {
+            settle_acknowledged();
+            // What the target's kernel has not acknowledged is kept in the spool: a reset sends
+            // nothing more, where a close would go on sending the socket's buffer (duplicates)
+            // and end with the cut write in flight (a fragment at the end of the connection).
+            if (!unacked_.empty()) {
+                error_code ignored;
+                socket_.set_option(net::socket_base::linger(true, 0), ignored);
+            }
+        }
         keep_in_spool();
     } else {
         std::uint64_t held = 0;
@@ -275,6 +285,21 @@ std::optional<std::uint64_t> upstream_link::release_acknowledged() {
     return acked;
 }
 
+// What the target's kernel acknowledged is known exactly, even after a break: only the rest is
+// sent again, from the first message it did not fully take.
+void upstream_link::settle_acknowledged() {
+    if (const auto acked = release_acknowledged(); acked && !unacked_.empty()) {
+        sent& first = unacked_.front();
+        const std::uint64_t start = first.end - first.batch.bytes;
+        if (*acked > start) {
+            const auto done = first.batch.drop_acknowledged(
+                static_cast<std::size_t>(*acked - start), cfg_.message_framing);
+            counters_.messages_acked += done;
+            metrics::add(stats_.messages_out, done);
+        }
+    }
+}
+
 void upstream_link::sample_acks() {
     release_acknowledged();
     if (!unacked_.empty())
@@ -301,18 +326,7 @@ void upstream_link::arm_ack_timer() {
 void upstream_link::on_broken(std::uint64_t generation, error_code ec, const char* what) {
     if (generation != generation_ || !connected_)
         return;
-    // What the target's kernel acknowledged up to the break is known exactly, even now: only
-    // the rest is sent again, from the first message it did not fully take.
-    if (const auto acked = release_acknowledged(); acked && !unacked_.empty()) {
-        sent& first = unacked_.front();
-        const std::uint64_t start = first.end - first.batch.bytes;
-        if (*acked > start) {
-            const auto done = first.batch.drop_acknowledged(
-                static_cast<std::size_t>(*acked - start), cfg_.message_framing);
-            counters_.messages_acked += done;
-            metrics::add(stats_.messages_out, done);
-        }
-    }
+    settle_acknowledged();
     ++generation_;
     connected_ = false;
     metrics::sub(stats_.upstream_connections_up, 1);
@@ -522,14 +536,15 @@ void upstream_link::keep_in_spool() {
     on_spool_strand([self = shared_from_this(), before = std::move(before),
                      after = std::move(after)] {
         auto& spool = *self->spool_;
-        std::uint64_t kept = 0, dropped = 0, records = 0;
+        std::uint64_t kept = 0, dropped = 0, records = 0, ahead = 0;
         std::vector<spool::link_spool::record_view> views;
         for (const auto& r : before)
             views.push_back({std::as_bytes(std::span(*r.bytes)), r.messages});
         spool::append_result failure;
         const auto stored = spool.prepend(views, failure);
         for (std::size_t i = 0; i < before.size(); ++i)
-            (i < stored ? kept : dropped) += before[i].messages;
+            (i < stored ? ahead : dropped) += before[i].messages;
+        kept = ahead;
         records += stored;
         for (const auto& r : after) {
             const auto a = spool.append(std::as_bytes(std::span(*r.bytes)), r.messages);
@@ -546,8 +561,8 @@ void upstream_link::keep_in_spool() {
         self->report_spool_bytes();
         if (kept > 0)
             self->log_->info("upstream {}: stopping: {} messages not acknowledged by {} are kept "
-                             "in the spool",
-                             self->index_, kept, self->cfg_.target.to_string());
+                             "in the spool, {} of them ahead of what it held",
+                             self->index_, kept, self->cfg_.target.to_string(), ahead);
         if (dropped > 0)
             self->log_->warn("upstream {}: stopping: {} messages not acknowledged by {} dropped: "
                              "the spool cannot take them ({})",

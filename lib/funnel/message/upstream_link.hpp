@@ -114,6 +114,7 @@ private:
     void do_write();
     void on_write(std::uint64_t generation, error_code ec, std::size_t bytes);
     std::optional<std::uint64_t> release_acknowledged(); // the acknowledged byte count, if known
+    void settle_acknowledged(); // and drops the acknowledged messages of a batch taken in part
     void sample_acks();
     void arm_ack_timer();
     void on_target_closing(std::uint64_t generation);
