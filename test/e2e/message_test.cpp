@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
+#include <sys/mount.h>
 #include <thread>
 
 #include "support/loopback.hpp"
@@ -797,6 +800,81 @@ TEST(MessageSpool, FullSpoolWithOverflowDropOldestKeepsTheNewestMessages) {
     }
     // The clients sent one after the other: the newest messages are the last client's.
     EXPECT_EQ(last[clients - 1], static_cast<long>(per_client) - 1);
+}
+
+// A tmpfs of `bytes` mounted on a new directory for the test's lifetime; needs root (or
+// CAP_SYS_ADMIN). `error` says why there is none.
+class small_filesystem {
+public:
+    small_filesystem(const temp_dir& dir, std::size_t bytes) : path_(dir.file("small-fs")) {
+        std::filesystem::create_directory(path_);
+        const auto options = "size=" + std::to_string(bytes);
+        if (::mount("tmpfs", path_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+            error_ = std::string("mount tmpfs: ") + std::strerror(errno);
+    }
+    ~small_filesystem() {
+        if (error_.empty())
+            ::umount2(path_.c_str(), MNT_DETACH);
+    }
+    small_filesystem(const small_filesystem&) = delete;
+    small_filesystem& operator=(const small_filesystem&) = delete;
+
+    const std::string& error() const { return error_; }
+    std::string path() const { return path_; }
+
+private:
+    std::string path_;
+    std::string error_;
+};
+
+// The spool's filesystem fills up (1 MiB, far below --spool-limit) while the target is down: with
+// --overflow drop-newest the new records are dropped and counted, nothing is corrupted, funnel
+// keeps taking clients, and once the target is up what the spool kept arrives in order.
+TEST(MessageSpool, FullDiskWithOverflowDropNewestDropsCountsAndDeliversTheRestInOrder) {
+    constexpr std::size_t clients = 8, per_client = 50000; // ~3.6 MB
+    temp_dir dir;
+    small_filesystem fs(dir, 1 << 20);
+    if (!fs.error().empty())
+        GTEST_SKIP() << "no small filesystem for the spool (" << fs.error() << ")";
+    const std::uint16_t port = unused_port();
+    auto c = spool_config(port, dir);
+    c.spool_dir = fs.path() + "/spool";
+    c.upstream_connections = 1;
+    c.overflow = overflow_policy::drop_newest;
+    relay r(c);
+    send_lines(r, clients, per_client, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == clients * per_client; }));
+    EXPECT_TRUE(r.logged("spool: disk full")) << r.log_text();
+    EXPECT_GT(get(r.stats().spool_write_errors), 0U);
+    const auto dropped = get(r.stats().spool_messages_dropped);
+    EXPECT_GT(dropped, 0U);
+
+    message_sink sink(port);
+    ASSERT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }));
+    std::vector<std::string> lines;
+    ASSERT_TRUE(poll_until([&] {
+        lines.clear();
+        for (const auto& stream : sink.streams())
+            for (auto& m : split_lines(stream))
+                lines.push_back(std::move(m));
+        return lines.size() + dropped == clients * per_client;
+    })) << lines.size()
+        << " delivered, " << dropped << " dropped";
+    std::vector<long> last(clients, -1);
+    for (const auto& m : lines) {
+        const auto space = m.find(' ');
+        ASSERT_EQ(m[0], 'c') << m;
+        const std::size_t client = std::stoul(m.substr(1, space - 1));
+        const long seq = std::stol(m.substr(space + 2));
+        ASSERT_GT(seq, last[client]) << m;
+        last[client] = seq;
+    }
+    // And funnel goes on taking and delivering.
+    conn late = r.connect();
+    late.write_all("c0 s999999\n");
+    late.shutdown_send();
+    EXPECT_EQ(late.wait_for_end(), conn::outcome::eof);
+    EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_out) == lines.size() + 1; }));
 }
 
 } // namespace
