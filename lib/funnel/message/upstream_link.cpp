@@ -280,8 +280,10 @@ std::optional<std::uint64_t> upstream_link::release_acknowledged() {
         }
         unacked_.pop_front();
     }
-    if (spool_acked)
+    if (spool_acked) {
         do_read_spool();
+        update_spilling();
+    }
     return acked;
 }
 
@@ -506,29 +508,23 @@ void upstream_link::on_spilled(spool::append_result r, spool_record record, std:
 }
 
 // At a stop, what memory holds is, in the link's order: batches older than the spool (taken
-// before it was spilled to), batches read back from it (still in it, from the acknowledged
-// position on: not written again), and batches newer than it (taken after it had been read to
-// its end; then the record refused by a full spool and the spill queue). The older ones go
-// before everything the spool holds, the newer ones after it, so that the next start sends all
-// of it in order. The writes run on the spool strand after any append already queued there.
+// before it was last spilled to; memory takes new batches only while the spool is empty, see
+// update_spilling), batches read back from it (still in it, from the acknowledged position on:
+// not written again), then the record refused by a full spool and the spill queue, newer than
+// everything in the spool. The older ones go before everything the spool holds, the newer ones
+// after it, so that the next start sends all of it in order. The writes run on the spool strand
+// after any append already queued there.
 void upstream_link::keep_in_spool() {
-    std::deque<message_batch> older, newer;
-    bool read_back_seen = false;
-    const auto sort = [&](message_batch&& b) {
-        if (b.from_spool)
-            read_back_seen = true;
-        else
-            (read_back_seen ? newer : older).push_back(std::move(b));
-    };
+    std::deque<message_batch> older;
     for (auto& s : unacked_)
-        sort(std::move(s.batch));
+        if (!s.batch.from_spool)
+            older.push_back(std::move(s.batch));
     for (auto& b : pending_)
-        sort(std::move(b));
+        if (!b.from_spool)
+            older.push_back(std::move(b));
     std::vector<spool_record> before, after;
     while (!older.empty())
         before.push_back(take_record(older));
-    while (!newer.empty())
-        after.push_back(take_record(newer));
     if (retry_record_.bytes)
         after.push_back(std::exchange(retry_record_, {}));
     while (!spill_queue_.empty())
@@ -631,11 +627,16 @@ void upstream_link::spool_acknowledge() {
     });
 }
 
-// Spilling ends once the spool has been read to its end: new batches may go to memory again,
-// behind everything read back. Written ahead (--spool-mode always), it never ends.
+// Spilling ends once everything read back from the spool has been acknowledged, and nothing
+// waits to be appended: the spool is empty then. New batches may go to memory again. (Ending it
+// as soon as the spool has been read to its end would let memory batches be written between
+// read-back ones that a new spill would be appended behind: memory would no longer be all older
+// or all newer than the spool, which a stop relies on.) Written ahead (--spool-mode always), it
+// never ends.
 void upstream_link::update_spilling() {
     if (spilling_ && cfg_.spool_use == spool_mode::overflow && !spool_unread_ && !spool_reading_ &&
-        !spill_in_flight_ && !retry_record_.bytes && spill_queue_.empty())
+        spool_batches_in_memory_ == 0 && !spill_in_flight_ && !retry_record_.bytes &&
+        spill_queue_.empty())
         spilling_ = false;
 }
 
