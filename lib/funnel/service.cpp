@@ -13,7 +13,9 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <stdexcept>
 
 namespace funnel {
@@ -87,9 +89,13 @@ void service::start() {
         l->start();
     }
     if (cfg_.mode == relay_mode::message) {
+        if (!cfg_.spool_dir.empty())
+            spool_pool_.emplace(std::min<std::size_t>(cfg_.upstream_connections, 2));
         for (std::size_t i = 0; i < cfg_.upstream_connections; ++i) {
             links_.push_back(std::make_shared<upstream_link>(target_executor(), cfg_, i, stats_,
                                                              log_, warnings_));
+            if (spool_pool_)
+                attach_spool(*links_.back(), i);
             net::post(links_.back()->get_executor(), [l = links_.back()] { l->start(); });
             outboxes_.push_back(std::make_unique<chunk_outbox>(
                 io_.get_executor(), links_.back()->get_executor(), stats_.worker_queue_depth));
@@ -141,8 +147,9 @@ void service::start_admin(const host_port& where) {
 admin_reply service::on_admin_request(std::string_view method, std::string_view target) {
     admin_routes routes;
     routes.metrics = [this] {
-        return render_exposition({stats_, to_targets_.bytes_held(), to_clients_.bytes_held(),
-                                  to_targets_.byte_limit(), FUNNEL_VERSION, start_time_});
+        return render_exposition(
+            {stats_, to_targets_.bytes_held(), to_clients_.bytes_held(), to_targets_.byte_limit(),
+             cfg_.spool_dir.empty() ? 0 : cfg_.spool_limit, FUNNEL_VERSION, start_time_});
     };
     routes.not_ready = [this] {
         readiness_input in;
@@ -169,9 +176,28 @@ void service::wait() {
     io_thread_.join();
     if (pool_)
         pool_->join();
+    if (spool_pool_)
+        spool_pool_->join();
     // After the joins, so that the links' last words come before it.
     log_stats();
     log_->info("stopped");
+}
+
+// Each link has its share of --spool-limit in a directory of its own; segments of an eighth of
+// it (64KiB to 16MiB) free space in steps as delivery goes on.
+void service::attach_spool(upstream_link& link, std::size_t index) {
+    spool::link_spool::options o;
+    o.dir = std::filesystem::path(cfg_.spool_dir) / fmt::format("link-{}", index);
+    o.limit = cfg_.spool_limit / cfg_.upstream_connections;
+    o.segment_bytes = std::clamp<std::uint64_t>(o.limit / 8, 64U << 10, 16U << 20);
+    o.sync = cfg_.spool_sync_mode == spool_sync::always     ? spool::sync_policy::always
+             : cfg_.spool_sync_mode == spool_sync::interval ? spool::sync_policy::interval
+                                                            : spool::sync_policy::never;
+    auto s = spool::link_spool::open(o);
+    if (s->has_unread())
+        log_->info("upstream {}: {} bytes left in the spool {} go out first", index, s->bytes(),
+                   o.dir.string());
+    link.attach_spool(std::move(s), net::make_strand(spool_pool_->get_executor()), to_targets_);
 }
 
 net::any_io_executor service::target_executor() {
@@ -402,6 +428,12 @@ void service::log_stats() {
             metrics::get(stats_.messages_in), metrics::get(stats_.messages_out),
             metrics::get(stats_.messages_resent), metrics::get(stats_.oversize_dropped),
             metrics::get(stats_.messages_truncated), metrics::get(stats_.upstream_reconnects));
+    if (!cfg_.spool_dir.empty())
+        messages += fmt::format(" | spool bytes={} written={} replayed={} dropped={}",
+                                metrics::get(stats_.spool_bytes),
+                                metrics::get(stats_.spool_messages_written),
+                                metrics::get(stats_.spool_messages_replayed),
+                                metrics::get(stats_.spool_messages_dropped));
     log_->info("stats: connections active={} accepted={} refused={} | client bytes in={} "
                "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
                "paused reads={} connect failures={} resets={} idle timeouts={}{}",

@@ -16,6 +16,9 @@
 // gone the work guard is released, the io thread returns and the pool is joined; only then are
 // the pools and the io_context destroyed. The admin endpoint answers until the end (/readyz
 // says 503 while draining) and is closed when the last session is gone.
+// With --spool-dir, the spools' disk I/O runs on a pool of its own (a strand per link); every
+// spool job holds work on its link's executor, so once the io thread and the pool are joined no
+// spool job is left either.
 //
 // Thread-safety: start() and wait() from the owning thread; stop() from any thread.
 
@@ -89,6 +92,7 @@ private:
     void start_admin(const host_port& where);
     admin_reply on_admin_request(std::string_view method, std::string_view target); // io thread
     net::any_io_executor target_executor();
+    void attach_spool(upstream_link& link, std::size_t index); // at start(); throws spool_error
 
     const config cfg_;
     std::shared_ptr<spdlog::logger> log_;
@@ -99,6 +103,7 @@ private:
     buffer_pool to_clients_;
     net::io_context io_{1};
     std::optional<net::thread_pool> pool_;
+    std::optional<net::thread_pool> spool_pool_; // --spool-dir: disk I/O, never the io thread
     session_registry registry_;
     const double start_time_; // Unix seconds, for the exposition
     session_context ctx_;

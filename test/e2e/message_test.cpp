@@ -4,15 +4,20 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <ostream>
 #include <random>
+#include <sys/mount.h>
 #include <thread>
 
 #include "support/loopback.hpp"
 #include "support/message_sink.hpp"
 #include "support/relay_fixture.hpp"
+#include "support/temp_dir.hpp"
 
 namespace funnel::test {
 namespace {
@@ -607,6 +612,288 @@ TEST(Message, UnresolvableTargetHoldsTheMessagesKeepsRetryingAndKeepsServing) {
     late.shutdown_send();
     EXPECT_EQ(late.wait_for_end(), conn::outcome::eof);
     EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 201; }));
+}
+
+// Bytes in the spool's segment files under `dir`.
+std::uint64_t spooled_bytes(const std::string& dir) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
+         it.increment(ec))
+        if (it->path().extension() == ".seg")
+            total += it->file_size(ec);
+    return total;
+}
+
+// A down target, a buffer far smaller than what the clients send, and a spool.
+config spool_config(std::uint16_t target_port, const temp_dir& dir) {
+    auto c = message_config(tcp::endpoint(net::ip::make_address("127.0.0.1"), target_port),
+                            framing::line);
+    c.upstream_connections = 2;
+    c.buffer_limit = 256 << 10;
+    c.max_message_size = 4096;
+    c.spool_dir = dir.file("spool");
+    c.spool_limit = 64 << 20;
+    c.spool_sync_mode = spool_sync::never;
+    return c;
+}
+
+TEST(MessageSpool, TakesWhatTheBufferCannotHoldWhileTheTargetIsDownThenDeliversItOnceInOrder) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    const auto c = spool_config(port, dir);
+    relay r(c);
+    // ~1.7 MB: without the spool the clients could not finish (each waits for its close).
+    const auto sent = send_lines(r, 8, 20000, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 8 * 20000; }));
+    EXPECT_GT(spooled_bytes(c.spool_dir), c.buffer_limit);
+    EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
+
+    message_sink sink(port);
+    expect_all_delivered(sink, framing::line, sent);
+    // Delivered segments are removed.
+    EXPECT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }))
+        << spooled_bytes(c.spool_dir);
+}
+
+TEST(MessageSpool, WhatTheSpoolHoldsAtStopGoesOutFirstAtTheNextStart) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    std::vector<std::vector<std::string>> sent;
+    {
+        auto c = spool_config(port, dir);
+        c.drain_timeout = config::seconds(0.5);
+        relay r(c);
+        sent = send_lines(r, 4, 20000, true);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 4 * 20000; }));
+        r.stop();
+        EXPECT_FALSE(r.logged("not acknowledged")) << r.log_text();
+    }
+    message_sink sink(port);
+    relay r(spool_config(port, dir));
+    EXPECT_TRUE(r.logged("left in the spool")) << r.log_text();
+    // Sent after the restart: on its connection it comes after everything the spool held.
+    conn late = r.connect();
+    late.write_all("c4 s0\n");
+    late.shutdown_send();
+    sent.push_back({"c4 s0"});
+    expect_all_delivered(sink, framing::line, sent);
+    std::size_t ends_with_it = 0;
+    for (const auto& stream : sink.streams())
+        ends_with_it += stream.ends_with("\nc4 s0\n") ? 1U : 0U;
+    EXPECT_EQ(ends_with_it, 1U);
+}
+
+// Waits until each of the `clients` x `per_client` messages sent is either at `sink` or counted
+// as dropped by the spool (spilling, and dropping, may go on after the clients are done), and
+// checks that each client's messages arrived in order, none twice. Returns the last sequence
+// number that arrived of each client (-1: none).
+std::vector<long> expect_delivered_or_dropped(relay& r, message_sink& sink, std::size_t clients,
+                                              std::size_t per_client) {
+    std::vector<std::string> lines;
+    const auto dropped = [&] {
+        return get(r.stats().spool_messages_dropped);
+    };
+    EXPECT_TRUE(poll_until([&] {
+        lines.clear();
+        for (const auto& stream : sink.streams())
+            for (auto& m : split_lines(stream))
+                lines.push_back(std::move(m));
+        return lines.size() + dropped() == clients * per_client &&
+               lines.size() == get(r.stats().messages_out);
+    })) << lines.size()
+        << " delivered, " << dropped() << " dropped";
+    EXPECT_GT(dropped(), 0U);
+    EXPECT_GT(lines.size(), 0U);
+    std::vector<long> last(clients, -1);
+    for (const auto& m : lines) {
+        const auto space = m.find(' ');
+        const std::size_t client = std::stoul(m.substr(1, space - 1));
+        const long seq = std::stol(m.substr(space + 2));
+        EXPECT_GT(seq, last[client]) << m;
+        last[client] = seq;
+    }
+    return last;
+}
+
+// A spool that holds little: each link's share of --spool-limit is one eighth of what is sent.
+config small_spool_config(std::uint16_t target_port, const temp_dir& dir, overflow_policy p) {
+    auto c = spool_config(target_port, dir);
+    c.spool_limit = 2 * 96 << 10;
+    c.overflow = p;
+    return c;
+}
+
+TEST(MessageSpool, FullSpoolWithOverflowBlockPausesTheClientsAndLosesNothing) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    relay r(small_spool_config(port, dir, overflow_policy::block));
+    std::vector<std::vector<std::string>> sent;
+    std::thread sender([&] { sent = send_lines(r, 8, 20000, true); });
+    ASSERT_TRUE(poll_until([&] { return r.logged("clients wait until it has room"); }))
+        << r.log_text();
+    EXPECT_LT(get(r.stats().messages_in), 8U * 20000U);
+    message_sink sink(port);
+    sender.join();
+    expect_all_delivered(sink, framing::line, sent);
+}
+
+TEST(MessageSpool, FullSpoolWithOverflowDropNewestKeepsTheClientsGoingAndCountsTheDrops) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    auto c = small_spool_config(port, dir, overflow_policy::drop_newest);
+    // One link: once it spills, everything it keeps is in the spool, so an empty spool means
+    // all of it was delivered.
+    c.upstream_connections = 1;
+    c.spool_limit = 96 << 10;
+    relay r(c);
+    send_lines(r, 8, 20000, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 8 * 20000; }));
+    EXPECT_TRUE(poll_until([&] { return r.logged("dropped (--overflow drop-newest)"); }))
+        << r.log_text();
+    message_sink sink(port);
+    expect_delivered_or_dropped(r, sink, 8, 20000);
+    EXPECT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }));
+}
+
+// The target is down; memory holds all the clients sent (nothing spilled) when funnel stops:
+// it goes to the spool instead of being dropped, and the next start delivers it.
+TEST(MessageSpool, StopWithTheTargetDownKeepsWhatMemoryHeldForTheNextStart) {
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    std::vector<std::vector<std::string>> sent;
+    {
+        auto c = spool_config(port, dir);
+        c.buffer_limit = 8 << 20;
+        c.drain_timeout = config::seconds(0.3);
+        relay r(c);
+        sent = send_lines(r, 4, 5000, true);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == 4 * 5000; }));
+        EXPECT_EQ(spooled_bytes(c.spool_dir), 0U);
+        r.stop();
+        EXPECT_TRUE(r.logged("are kept in the spool")) << r.log_text();
+        EXPECT_EQ(get(r.stats().messages_dropped_at_stop), 0U);
+        EXPECT_EQ(get(r.stats().spool_messages_written), 4U * 5000U);
+        EXPECT_GT(spooled_bytes(c.spool_dir), 0U);
+    }
+    message_sink sink(port);
+    relay r(spool_config(port, dir));
+    expect_all_delivered(sink, framing::line, sent);
+}
+
+// The target accepts and never reads while the clients send more than memory holds: the write
+// in flight stays unacknowledged, and later batches go to the spool. At the stop, what the
+// target's kernel did not acknowledge goes ahead of what the spool holds (and the connection is
+// reset, so the target gets no more of it); the target's kernel keeps what it did acknowledge.
+// What the target read, then what the next start delivers, has every message in order.
+TEST(MessageSpool, StopWithAStalledTargetPutsWhatItDidNotAcknowledgeAheadOfTheSpool) {
+    constexpr std::size_t clients = 8, per_client = 20000;
+    temp_dir dir;
+    auto stalled = std::make_unique<target_server>(128, 64 << 10);
+    const std::uint16_t port = stalled->endpoint().port();
+    auto c = spool_config(port, dir);
+    c.upstream_connections = 1;
+    c.drain_timeout = config::seconds(0.3);
+    std::vector<std::string> streams;
+    {
+        relay r(c);
+        conn upstream = stalled->accept();
+        send_lines(r, clients, per_client, true);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == clients * per_client; }));
+        EXPECT_GT(get(r.stats().spool_messages_written), 0U);
+        r.stop();
+        EXPECT_EQ(get(r.stats().messages_dropped_at_stop), 0U);
+        std::string received;
+        while (upstream.read_available(received, 5s) == conn::outcome::data) {
+        }
+        streams.push_back(received);
+    }
+    stalled.reset();
+    message_sink sink(port);
+    relay r(spool_config(port, dir));
+    const auto problem = [&] {
+        auto all = streams;
+        for (auto& s : sink.streams())
+            all.push_back(std::move(s));
+        return at_least_once_problem(all, clients, per_client);
+    };
+    EXPECT_TRUE(poll_until([&] { return problem().empty(); })) << problem();
+}
+
+// With --overflow drop-oldest a full spool drops its oldest segments: the clients go on, the
+// newest messages arrive, and what arrives is in each client's order.
+TEST(MessageSpool, FullSpoolWithOverflowDropOldestKeepsTheNewestMessages) {
+    constexpr std::size_t clients = 8, per_client = 50000; // ~3.6 MB
+    temp_dir dir;
+    const std::uint16_t port = unused_port();
+    auto c = small_spool_config(port, dir, overflow_policy::drop_oldest);
+    c.upstream_connections = 1;
+    c.spool_limit = 1 << 20; // segments of 128 KiB: there is an oldest one to drop
+    relay r(c);
+    send_lines(r, clients, per_client, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == clients * per_client; }));
+    message_sink sink(port);
+    const auto last = expect_delivered_or_dropped(r, sink, clients, per_client);
+    EXPECT_TRUE(r.logged("of the oldest spooled messages dropped (--overflow drop-oldest)"))
+        << r.log_text();
+    EXPECT_TRUE(poll_until([&] { return spooled_bytes(c.spool_dir) == 0; }));
+    // The clients sent one after the other: the newest messages are the last client's.
+    EXPECT_EQ(last[clients - 1], static_cast<long>(per_client) - 1);
+}
+
+// A tmpfs of `bytes` mounted on a new directory for the test's lifetime; needs root (or
+// CAP_SYS_ADMIN). `error` says why there is none.
+class small_filesystem {
+public:
+    small_filesystem(const temp_dir& dir, std::size_t bytes) : path_(dir.file("small-fs")) {
+        std::filesystem::create_directory(path_);
+        const auto options = "size=" + std::to_string(bytes);
+        if (::mount("tmpfs", path_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+            error_ = std::string("mount tmpfs: ") + std::strerror(errno);
+    }
+    ~small_filesystem() {
+        if (error_.empty())
+            ::umount2(path_.c_str(), MNT_DETACH);
+    }
+    small_filesystem(const small_filesystem&) = delete;
+    small_filesystem& operator=(const small_filesystem&) = delete;
+
+    const std::string& error() const { return error_; }
+    std::string path() const { return path_; }
+
+private:
+    std::string path_;
+    std::string error_;
+};
+
+// The spool's filesystem fills up (1 MiB, far below --spool-limit) while the target is down: with
+// --overflow drop-newest the new records are dropped and counted, nothing is corrupted, funnel
+// keeps taking clients, and once the target is up what the spool kept arrives in order.
+TEST(MessageSpool, FullDiskWithOverflowDropNewestDropsCountsAndDeliversTheRestInOrder) {
+    constexpr std::size_t clients = 8, per_client = 50000; // ~3.6 MB
+    temp_dir dir;
+    small_filesystem fs(dir, 1 << 20);
+    if (!fs.error().empty())
+        GTEST_SKIP() << "no small filesystem for the spool (" << fs.error() << ")";
+    const std::uint16_t port = unused_port();
+    auto c = spool_config(port, dir);
+    c.spool_dir = fs.path() + "/spool";
+    c.upstream_connections = 1;
+    c.overflow = overflow_policy::drop_newest;
+    relay r(c);
+    send_lines(r, clients, per_client, true);
+    ASSERT_TRUE(poll_until([&] { return get(r.stats().messages_in) == clients * per_client; }));
+    message_sink sink(port);
+    expect_delivered_or_dropped(r, sink, clients, per_client);
+    EXPECT_TRUE(r.logged("spool: disk full")) << r.log_text();
+    EXPECT_GT(get(r.stats().spool_write_errors), 0U);
+    const auto delivered = get(r.stats().messages_out);
+    // And funnel goes on taking and delivering.
+    conn late = r.connect();
+    late.write_all("c0 s999999\n");
+    late.shutdown_send();
+    EXPECT_EQ(late.wait_for_end(), conn::outcome::eof);
+    EXPECT_TRUE(poll_until([&] { return get(r.stats().messages_out) == delivered + 1; }));
 }
 
 } // namespace

@@ -18,6 +18,7 @@
 
 #include "support/funnel_process.hpp"
 #include "support/loopback.hpp"
+#include "support/message_sink.hpp"
 #include "support/temp_dir.hpp"
 
 namespace funnel::test {
@@ -623,6 +624,98 @@ TEST(ProcessLogging, LogFileThatCannotBeOpenedExits1NamingIt) {
     EXPECT_NE(p.stderr_text().find("cannot open the log file"), std::string::npos)
         << p.stderr_text();
     EXPECT_NE(p.stderr_text().find(blocker + "/funnel.log"), std::string::npos) << p.stderr_text();
+}
+
+// ---- the disk spool ----------------------------------------------------------------------------
+
+// Message mode with a spool in `dir`, in front of 127.0.0.1:`target_port`, with a stats line
+// every 0.1 s (the spool's counts are in it).
+std::vector<std::string> spool_args(std::uint16_t target_port, const std::string& dir,
+                                    const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"--listen",         "127.0.0.1:0",
+                                  "--target",         "127.0.0.1:" + std::to_string(target_port),
+                                  "--mode",           "message",
+                                  "--spool-dir",      dir,
+                                  "--spool-sync",     "never",
+                                  "--stats-interval", "0.1",
+                                  "--drain-timeout",  "0.5"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+// `clients` clients, one after the other, each sending "c<i> s<seq>" lines and closing; each is
+// done once funnel has read everything it sent and closed it.
+void send_numbered_lines(const tcp::endpoint& ep, std::size_t clients, std::size_t per_client) {
+    for (std::size_t i = 0; i < clients; ++i) {
+        conn client = conn::connect(ep);
+        std::string wire;
+        for (std::size_t s = 0; s < per_client; ++s)
+            wire += "c" + std::to_string(i) + " s" + std::to_string(s) + "\n";
+        client.write_all(wire);
+        client.shutdown_send();
+        EXPECT_EQ(client.wait_for_end(), conn::outcome::eof);
+    }
+}
+
+// Funnel starts again with the target up: everything sent arrives, exactly once and in order.
+void expect_the_next_start_delivers_everything(std::uint16_t target_port, const std::string& dir,
+                                               std::size_t clients, std::size_t per_client) {
+    message_sink sink(target_port);
+    funnel_process p(funnel_binary, with_args(spool_args(target_port, dir, {})));
+    ASSERT_TRUE(p.wait_for_listening()) << p.stderr_text();
+    const auto problem = [&] {
+        return at_least_once_problem(sink.streams(), clients, per_client);
+    };
+    EXPECT_TRUE(poll_until([&] { return problem().empty(); })) << problem() << p.stderr_text();
+    std::size_t lines = 0;
+    for (const auto& stream : sink.streams())
+        lines += split_lines(stream).size();
+    EXPECT_EQ(lines, clients * per_client) << "nothing was read back before: no duplicates";
+}
+
+std::uint16_t port_nobody_listens_on() {
+    target_server probe;
+    return probe.endpoint().port();
+}
+
+// --spool-mode always writes each message to the spool before sending it. With the target down,
+// funnel is killed (SIGKILL) once the spool has taken everything: the next start delivers all.
+TEST(ProcessSpool, KillNineWithSpoolModeAlwaysLosesNothingTheSpoolTook) {
+    constexpr std::size_t clients = 4, per_client = 5000;
+    temp_dir dir;
+    const auto port = port_nobody_listens_on();
+    {
+        funnel_process p(funnel_binary, with_args(spool_args(port, dir.file("spool"),
+                                                             {"--spool-mode", "always"})));
+        const auto ep = p.wait_for_listening();
+        ASSERT_TRUE(ep) << p.stderr_text();
+        send_numbered_lines(*ep, clients, per_client);
+        ASSERT_TRUE(p.wait_for_stderr("written=20000 ")) << p.stderr_text();
+        p.send_signal(SIGKILL);
+        EXPECT_EQ(p.wait_for_exit(), exit_status::killed(SIGKILL));
+    }
+    expect_the_next_start_delivers_everything(port, dir.file("spool"), clients, per_client);
+}
+
+// SIGTERM with the target down: what memory holds (nothing spilled: the buffer is large enough)
+// goes to the spool before funnel exits 0; the next start delivers it.
+TEST(ProcessSpool, SigtermWithTheTargetDownKeepsEverythingForTheNextStart) {
+    constexpr std::size_t clients = 4, per_client = 5000;
+    temp_dir dir;
+    const auto port = port_nobody_listens_on();
+    {
+        funnel_process p(funnel_binary, with_args(spool_args(port, dir.file("spool"), {})));
+        const auto ep = p.wait_for_listening();
+        ASSERT_TRUE(ep) << p.stderr_text();
+        send_numbered_lines(*ep, clients, per_client);
+        ASSERT_TRUE(p.wait_for_stderr("messages in=20000 ")) << p.stderr_text();
+        p.send_signal(SIGTERM);
+        EXPECT_EQ(p.wait_for_exit(), exit_status::exited(0));
+        EXPECT_TRUE(any_line_contains(p, "are kept in the spool")) << p.stderr_text();
+        EXPECT_FALSE(any_line_contains(p, "dropped: the spool cannot take them"))
+            << p.stderr_text();
+    }
+    expect_the_next_start_delivers_everything(port, dir.file("spool"), clients, per_client);
 }
 
 } // namespace

@@ -1,5 +1,7 @@
 #include "support/message_sink.hpp"
 
+#include <algorithm>
+
 namespace funnel::test {
 
 message_sink::message_sink(std::uint16_t port, int receive_buffer, sink_fault fault)
@@ -94,6 +96,32 @@ std::vector<std::string> split_lines(const std::string& stream, std::string* res
     if (rest)
         *rest = stream.substr(start);
     return out;
+}
+
+std::string at_least_once_problem(const std::vector<std::string>& streams, std::size_t clients,
+                                  std::size_t per_client) {
+    std::vector<std::size_t> next(clients, 0);
+    std::string rest;
+    for (const auto& stream : streams) {
+        for (const auto& m : split_lines(stream, &rest)) {
+            const auto space = m.find(' ');
+            if (m.size() < 4 || m[0] != 'c' || space == std::string::npos || m[space + 1] != 's')
+                return "not a message: '" + m + "'";
+            const std::size_t client = std::stoul(m.substr(1, space - 1));
+            const std::size_t seq = std::stoul(m.substr(space + 2));
+            if (client >= clients || seq >= per_client)
+                return "no such message: '" + m + "'";
+            if (seq > next[client])
+                return "client " + std::to_string(client) + " skipped from s" +
+                       std::to_string(next[client]) + " to s" + std::to_string(seq);
+            next[client] = std::max(next[client], seq + 1);
+        }
+    }
+    for (std::size_t c = 0; c < clients; ++c)
+        if (next[c] < per_client)
+            return "client " + std::to_string(c) + " got up to s" + std::to_string(next[c]) +
+                   " of " + std::to_string(per_client);
+    return {};
 }
 
 std::vector<std::string> split_frames(const std::string& stream, std::string* rest) {

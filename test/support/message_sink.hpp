@@ -66,4 +66,11 @@ std::vector<std::string> split_lines(const std::string& stream, std::string* res
 // Splits `stream` into length-prefixed frames.
 std::vector<std::string> split_frames(const std::string& stream, std::string* rest = nullptr);
 
+// Checks "c<client> s<seq>" lines delivered at least once. `streams` are taken in the order
+// given (a cut last line of each is ignored); a client's sequence may go back (a replay after a
+// break or a stop) but never skip ahead. Returns the first problem, or what is still missing;
+// empty when every client of `clients` got s0 to s<per_client - 1>.
+std::string at_least_once_problem(const std::vector<std::string>& streams, std::size_t clients,
+                                  std::size_t per_client);
+
 } // namespace funnel::test

@@ -116,13 +116,17 @@ std::string render_exposition(const exposition_input& in) {
               "Message mode: messages the target's kernel acknowledged.", m.messages_out);
     w.header("funnel_messages_dropped_total", "counter",
              "Message mode: messages dropped, by reason: oversize (over --max-message-size), "
-             "truncated (cut short by their client's end), shutdown (held when funnel stopped).");
+             "truncated (cut short by their client's end), shutdown (held when funnel stopped), "
+             "spool_full (the spool or its disk was full: --overflow drop-newest or "
+             "drop-oldest).");
     w.sample("funnel_messages_dropped_total", "reason", "oversize",
              metrics::get(m.oversize_dropped));
     w.sample("funnel_messages_dropped_total", "reason", "truncated",
              metrics::get(m.messages_truncated));
     w.sample("funnel_messages_dropped_total", "reason", "shutdown",
              metrics::get(m.messages_dropped_at_stop));
+    w.sample("funnel_messages_dropped_total", "reason", "spool_full",
+             metrics::get(m.spool_messages_dropped));
     w.counter("funnel_messages_resent_total",
               "Message mode: messages written again after a target connection broke.",
               m.messages_resent);
@@ -151,6 +155,25 @@ std::string render_exposition(const exposition_input& in) {
             in.buffer_limit_bytes);
     w.counter("funnel_read_pauses_total", "Client reads parked because --buffer-limit was reached.",
               m.read_pauses);
+
+    // The disk spool.
+    w.gauge("funnel_spool_bytes", "Message mode: bytes of the disk spool's files (--spool-dir).",
+            metrics::get(m.spool_bytes));
+    w.gauge("funnel_spool_limit_bytes", "--spool-limit: the most funnel_spool_bytes can be.",
+            in.spool_limit_bytes);
+    w.counter("funnel_spool_records_written_total", "Records appended to the disk spool.",
+              m.spool_records_written);
+    w.counter("funnel_spool_messages_written_total", "Messages appended to the disk spool.",
+              m.spool_messages_written);
+    w.counter("funnel_spool_records_replayed_total",
+              "Records read back from the disk spool to be sent.", m.spool_records_replayed);
+    w.counter("funnel_spool_messages_replayed_total",
+              "Messages read back from the disk spool to be sent.", m.spool_messages_replayed);
+    w.counter("funnel_spool_damaged_bytes_total",
+              "Spool bytes skipped while reading back: corrupt records and torn tails.",
+              m.spool_damaged_bytes);
+    w.counter("funnel_spool_write_errors_total",
+              "Spool appends the disk refused (full, quota, I/O error).", m.spool_write_errors);
 
     w.histogram_family("funnel_forward_latency_seconds",
                        "From the client read that completed a message (stream mode: a chunk) to "

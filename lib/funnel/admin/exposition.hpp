@@ -24,6 +24,7 @@ struct exposition_input {
     std::uint64_t buffered_bytes = 0;       // held for targets (--buffer-limit budget)
     std::uint64_t buffered_reply_bytes = 0; // held for clients (stream-mode replies)
     std::uint64_t buffer_limit_bytes = 0;
+    std::uint64_t spool_limit_bytes = 0; // 0 without a spool
     std::string_view version;
     double start_time_seconds = 0; // Unix time the process started
 };

@@ -49,6 +49,12 @@ std::string describe(const config& c) {
                               to_string(c.message_framing), c.max_message_size,
                               to_string(c.oversize), c.upstream_connections,
                               c.reconnect_backoff_min.count(), c.reconnect_backoff_max.count());
+        if (!c.spool_dir.empty())
+            message += fmt::format(" spool-dir={} spool-mode={} spool-limit={} spool-sync={} "
+                                   "spool-sync-interval={}s overflow={}",
+                                   c.spool_dir, to_string(c.spool_use), c.spool_limit,
+                                   to_string(c.spool_sync_mode), c.spool_sync_interval.count(),
+                                   to_string(c.overflow));
     }
     const std::string log_file =
         c.log_file.empty() ? std::string{}
@@ -98,6 +104,40 @@ const char* to_string(log_format f) {
         return "text";
     case log_format::json:
         return "json";
+    }
+    return "unknown";
+}
+
+const char* to_string(spool_mode m) {
+    switch (m) {
+    case spool_mode::overflow:
+        return "overflow";
+    case spool_mode::always:
+        return "always";
+    }
+    return "unknown";
+}
+
+const char* to_string(spool_sync s) {
+    switch (s) {
+    case spool_sync::always:
+        return "always";
+    case spool_sync::interval:
+        return "interval";
+    case spool_sync::never:
+        return "never";
+    }
+    return "unknown";
+}
+
+const char* to_string(overflow_policy p) {
+    switch (p) {
+    case overflow_policy::block:
+        return "block";
+    case overflow_policy::drop_newest:
+        return "drop-newest";
+    case overflow_policy::drop_oldest:
+        return "drop-oldest";
     }
     return "unknown";
 }

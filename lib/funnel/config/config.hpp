@@ -42,6 +42,10 @@ struct cidr {
 enum class relay_mode { stream, message };
 enum class log_level { trace, debug, info, warn, error };
 enum class log_format { text, json };
+// Message mode's disk spool (docs/spool.md).
+enum class spool_mode { overflow, always }; // spill what memory cannot hold, or write ahead
+enum class spool_sync { always, interval, never };
+enum class overflow_policy { block, drop_newest, drop_oldest }; // the spool or its disk is full
 
 struct config {
     using seconds = std::chrono::duration<double>;
@@ -83,6 +87,14 @@ struct config {
     std::size_t upstream_connections = 4; // persistent connections the messages share
     std::chrono::milliseconds reconnect_backoff_min{100};
     std::chrono::milliseconds reconnect_backoff_max{10000};
+    // The disk spool (message mode): off while spool_dir is empty. The limit is shared equally
+    // by the links.
+    std::string spool_dir;
+    std::size_t spool_limit = std::size_t{1} << 30;
+    spool_mode spool_use = spool_mode::overflow;
+    spool_sync spool_sync_mode = spool_sync::interval;
+    seconds spool_sync_interval{1};
+    overflow_policy overflow = overflow_policy::block;
     log_level level = log_level::info;
     log_format format = log_format::text;
     // Empty: standard error, as containers expect. Otherwise this file, rotated once it would grow
@@ -101,5 +113,8 @@ std::string describe(const config& c);
 const char* to_string(relay_mode m);
 const char* to_string(log_level l);
 const char* to_string(log_format f);
+const char* to_string(spool_mode m);
+const char* to_string(spool_sync s);
+const char* to_string(overflow_policy p);
 
 } // namespace funnel

@@ -266,7 +266,27 @@ struct option_set {
              "client always use the same connection, so their order is kept (default: 4)") //
             ("reconnect-backoff", text("MIN_MS:MAX_MS"),
              "wait before reconnecting a lost target connection: exponential with jitter, from "
-             "MIN_MS up to MAX_MS milliseconds (at most 3600000) (default: 100:10000)");
+             "MIN_MS up to MAX_MS milliseconds (at most 3600000) (default: 100:10000)") //
+            ("spool-dir", text("DIR"),
+             "when the buffer (--buffer-limit) is full, write whole messages to a disk spool in "
+             "DIR instead of pausing the clients; what it holds is delivered first at the next "
+             "start (default: no spool)") //
+            ("spool-mode", text("MODE"),
+             "overflow: only what the buffer cannot hold goes to the spool; always: every "
+             "message is written to the spool before it is sent (write-ahead: kill -9 loses "
+             "nothing written, power loss what --spool-sync allows) (default: overflow)") //
+            ("spool-limit", text("BYTES"),
+             "most bytes the spool files take, shared equally by the upstream connections "
+             "(default: 1GiB)") //
+            ("spool-sync", text("always|interval|never"),
+             "when spooled data is forced to disk: after every write, every "
+             "--spool-sync-interval, or when the kernel decides (default: interval)") //
+            ("spool-sync-interval", text("SECONDS"),
+             "how often --spool-sync interval syncs; more than 0 (default: 1)") //
+            ("overflow", text("POLICY"),
+             "when the spool or its disk is full: pause the clients (block), drop the new "
+             "messages (drop-newest) or the oldest spooled ones to make room (drop-oldest); "
+             "drops are counted and logged (default: block)");
 
         logging.add_options()                                                                 //
             ("log-level", text("LEVEL"), "trace, debug, info, warn or error (default: info)") //
@@ -681,6 +701,39 @@ config build_config(const std::vector<source>& sources) {
             parse_backoff_range(g->value(), g->where);
     }
 
+    if (const auto g = pick(sources, "spool-dir")) {
+        cfg.spool_dir = std::string(trim(g->value()));
+        if (cfg.spool_dir.empty()) {
+            fail(g->where, "empty value (expected a directory)");
+        }
+    }
+
+    if (const auto g = pick(sources, "spool-mode")) {
+        cfg.spool_use = parse_choice(*g, std::array{spool_mode::overflow, spool_mode::always});
+    }
+
+    if (const auto g = pick(sources, "spool-limit")) {
+        cfg.spool_limit = parse_size(g->value(), g->where);
+    }
+
+    if (const auto g = pick(sources, "spool-sync")) {
+        cfg.spool_sync_mode = parse_choice(
+            *g, std::array{spool_sync::always, spool_sync::interval, spool_sync::never});
+    }
+
+    if (const auto g = pick(sources, "spool-sync-interval")) {
+        cfg.spool_sync_interval = parse_seconds(g->value(), g->where);
+        if (cfg.spool_sync_interval.count() <= 0) {
+            fail(g->where, quote(trim(g->value())) + " is out of range (must be more than 0)");
+        }
+    }
+
+    if (const auto g = pick(sources, "overflow")) {
+        cfg.overflow =
+            parse_choice(*g, std::array{overflow_policy::block, overflow_policy::drop_newest,
+                                        overflow_policy::drop_oldest});
+    }
+
     if (const auto g = pick(sources, "log-level")) {
         cfg.level = parse_choice(*g, std::array{log_level::trace, log_level::debug, log_level::info,
                                                 log_level::warn, log_level::error});
@@ -722,6 +775,19 @@ config build_config(const std::vector<source>& sources) {
                            " cannot hold one message of --max-message-size " +
                            std::to_string(cfg.max_message_size) + " (needs at least " +
                            std::to_string(largest_message_held) + " bytes)");
+    }
+    // Each link's share of the spool must hold the largest message as one record (its framing
+    // and the record and segment headers included).
+    const std::size_t spool_share_needed = cfg.max_message_size + config::min_read_size;
+    if (cfg.mode == relay_mode::message && !cfg.spool_dir.empty() &&
+        cfg.spool_limit / cfg.upstream_connections < spool_share_needed) {
+        throw config_error("--spool-limit " + std::to_string(cfg.spool_limit) +
+                           " cannot hold one message of --max-message-size " +
+                           std::to_string(cfg.max_message_size) +
+                           " per upstream connection "
+                           "(needs at least " +
+                           std::to_string(spool_share_needed * cfg.upstream_connections) +
+                           " bytes)");
     }
     return cfg;
 }

@@ -61,6 +61,8 @@ struct message_batch {
     // When the client read that completed these messages did (they are the messages of one
     // read): where funnel_forward_latency_seconds starts.
     std::chrono::steady_clock::time_point arrived{};
+    // Read back from the link's disk spool: acknowledged there once the target has it.
+    bool from_spool = false;
 };
 
 } // namespace funnel

@@ -58,6 +58,15 @@ struct metrics {
     alignas(64) counter messages_truncated{0}; // cut short by their client's end, dropped
     alignas(64) counter upstream_reconnects{0};
     alignas(64) counter messages_dropped_at_stop{0}; // held by a link when it stopped
+    // The disk spool (message mode, --spool-dir), counted on the spool's threads.
+    alignas(64) counter spool_bytes{0}; // gauge: bytes of spool files, all links together
+    alignas(64) counter spool_records_written{0};
+    alignas(64) counter spool_messages_written{0};
+    alignas(64) counter spool_records_replayed{0}; // read back to be sent
+    alignas(64) counter spool_messages_replayed{0};
+    alignas(64) counter spool_messages_dropped{0}; // --overflow drop-*, or a record never fitting
+    alignas(64) counter spool_damaged_bytes{0};    // corrupt or torn, skipped while reading
+    alignas(64) counter spool_write_errors{0};     // appends refused by the disk (full, I/O)
     // Gauges of the target side.
     alignas(64) counter upstream_connections_up{0}; // links (message) or target sockets (stream)
     alignas(64) counter last_connect_failed{0};     // 1 while the latest connect attempt failed

@@ -110,9 +110,9 @@ bool link_spool::has_unread() const {
 }
 
 append_result link_spool::append(std::span<const std::byte> framed, std::uint32_t messages) {
-    if (framed.size() > max_payload)
-        return {append_status::limit, {}};
     const std::uint64_t record = record_header_size + framed.size();
+    if (framed.size() > max_payload || segment_header_size + record > opts_.limit)
+        return {append_status::too_large, {}};
     const bool roll =
         !writer_ || writer_->broken() ||
         (writer_->size() > segment_header_size && writer_->size() + record > opts_.segment_bytes);
@@ -129,6 +129,109 @@ append_result link_spool::append(std::span<const std::byte> framed, std::uint32_
     if (r.ok())
         ++counters_.records_appended;
     return r;
+}
+
+std::size_t link_spool::prepend(std::span<const record_view> records, append_result& failure) {
+    failure = {};
+    std::size_t stored = 0;
+    if (segments_.empty()) { // nothing to go before: appending is the same
+        for (const auto& r : records) {
+            if (failure = append(r.framed, r.messages); !failure.ok())
+                break;
+            ++stored;
+        }
+        return stored;
+    }
+    if (records.empty())
+        return 0;
+    const auto number = segments_.front().number - 1;
+    const auto path = segment_path(number);
+    std::optional<segment_writer> w;
+    if (failure = segment_writer::create(path, ops_, w); !failure.ok())
+        return 0;
+    std::uint64_t written = w->size();
+    for (const auto& r : records) {
+        if (bytes_ + written + record_header_size + r.framed.size() > opts_.limit) {
+            failure = {append_status::limit, {}};
+            break;
+        }
+        if (failure = w->append(r.framed, r.messages, false); !failure.ok())
+            break;
+        written = w->size();
+        ++stored;
+        ++counters_.records_appended;
+    }
+    std::error_code ec;
+    if (stored > 0 && opts_.sync != sync_policy::never)
+        ec = w->sync();
+    w.reset();
+    if (stored == 0 || ec) {
+        ::unlink(path.c_str());
+        if (ec)
+            failure = {append_status::io_error, ec};
+        return 0;
+    }
+    // The new segment is on disk (and named, after sync_dir) before the position names it: a
+    // crash in between leaves the old position, and the next start removes the segment as
+    // delivered (numbered before it).
+    if (opts_.sync != sync_policy::never)
+        sync_dir();
+    segments_.push_front({number, written});
+    bytes_ += written;
+    reader_.reset();
+    outstanding_.clear();
+    read_ = acked_ = {number, 0};
+    store_position();
+    if (opts_.sync != sync_policy::never)
+        position_file_->sync();
+    return stored;
+}
+
+std::optional<std::uint64_t> link_spool::drop_oldest() {
+    // Batches read and not yet acknowledged pin the segments up to the reading position (they
+    // are acknowledged by position); the segment being written stays too.
+    auto it = segments_.begin();
+    if (!outstanding_.empty())
+        while (it != segments_.end() && it->number <= read_.segment)
+            ++it;
+    if (it == segments_.end() || (writer_ && std::next(it) == segments_.end()))
+        return std::nullopt;
+    // With nothing outstanding, reading stands at the acknowledged position: only what lies
+    // after it is lost.
+    const auto messages = messages_in(*it, read_.segment == it->number ? read_.offset : 0);
+    const bool front = it == segments_.begin();
+    if (read_.segment == it->number)
+        reader_.reset();
+    ::unlink(segment_path(it->number).c_str()); // if it stays, the next start removes it
+    bytes_ -= it->size;
+    ++counters_.segments_dropped;
+    segments_.erase(it);
+    if (front) {
+        read_ = acked_ = segments_.empty() ? spool_position{next_number_, 0}
+                                           : spool_position{segments_.front().number, 0};
+        store_position();
+    }
+    return messages;
+}
+
+std::uint64_t link_spool::messages_in(const segment& seg, std::uint64_t from) const {
+    std::string bytes(seg.size, '\0');
+    const int fd = ::open(segment_path(seg.number).c_str(), O_RDONLY | O_CLOEXEC);
+    std::size_t got = 0;
+    while (fd >= 0 && got < bytes.size()) {
+        const auto n = ::pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
+        if (n <= 0)
+            break;
+        got += static_cast<std::size_t>(n);
+    }
+    if (fd >= 0)
+        ::close(fd);
+    bytes.resize(got);
+    std::uint64_t messages = 0;
+    for (const auto& r : parse_segment(std::as_bytes(std::span(bytes))).body.records)
+        if (segment_header_size + r.offset >= from) // offsets count from after the header
+            messages += r.messages;
+    return messages;
 }
 
 append_result link_spool::start_segment() {

@@ -61,6 +61,7 @@ public:
         std::uint64_t segments_removed = 0;
         std::uint64_t position_errors = 0;     // failed writes of the position (duplicates at most)
         std::uint64_t unreadable_segments = 0; // could not be opened or read: given up
+        std::uint64_t segments_dropped = 0;    // by drop_oldest()
         std::error_code last_read_error;
     };
 
@@ -80,6 +81,22 @@ public:
 
     // Stores `framed` (whole messages with their framing) as one record.
     append_result append(std::span<const std::byte> framed, std::uint32_t messages);
+
+    struct record_view {
+        std::span<const std::byte> framed;
+        std::uint32_t messages = 0;
+    };
+    // At a stop only: puts `records` before everything the spool holds (docs/spool.md, "On
+    // SIGTERM"), in a new segment numbered just below the oldest, and moves the position to its
+    // start, so that the next start reads them first. What was read from the spool and not
+    // acknowledged is read again then. Returns how many leading records were stored; `failure`
+    // says why the next one was not (the limit counts as for append).
+    std::size_t prepend(std::span<const record_view> records, append_result& failure);
+
+    // --overflow drop-oldest: removes the oldest segment that nothing has been read from and
+    // that is not being written, so that an append may find room. Returns the messages it held
+    // (counted from its records), or nothing when no segment qualifies.
+    std::optional<std::uint64_t> drop_oldest();
     // The next records after those already read, up to `max_bytes` (at least one record, however
     // large); nothing when no whole record is left to read (corrupt bytes or a torn tail may
     // have been skipped and counted on the way).
@@ -91,6 +108,7 @@ public:
     std::error_code sync();
 
     std::uint64_t bytes() const { return bytes_; } // on disk, counted against the limit
+    std::uint64_t limit() const { return opts_.limit; }
     bool empty() const { return segments_.empty(); }
     bool has_unread() const; // bytes not yet read (read_next may find only garbage there)
     std::size_t outstanding() const { return outstanding_.size(); } // read, not acknowledged
@@ -107,6 +125,8 @@ private:
     void recover();
     append_result start_segment();
     void remove_front();
+    // Messages of the records at or after `from` in the segment (its file read whole).
+    std::uint64_t messages_in(const segment& seg, std::uint64_t from) const;
     void remove_delivered();
     void store_position();
     void give_up_segment(std::error_code ec);

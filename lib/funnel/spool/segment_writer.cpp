@@ -36,7 +36,7 @@ append_result segment_writer::create(const std::filesystem::path& path, file_ops
 append_result segment_writer::append(std::span<const std::byte> payload, std::uint32_t messages,
                                      bool sync) {
     if (payload.size() > max_payload)
-        return {append_status::limit, {}};
+        return {append_status::too_large, {}};
     auto header = encode_record_header(payload, messages);
     iovec iov[2] = {{header.data(), header.size()},
                     {const_cast<std::byte*>(payload.data()), payload.size()}};

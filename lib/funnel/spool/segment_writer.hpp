@@ -20,7 +20,8 @@ namespace funnel::spool {
 
 enum class append_status {
     stored,
-    limit,     // the spool's byte limit (or the record is larger than any record may be)
+    limit,     // the spool's byte limit: room may come with delivery
+    too_large, // larger than the limit (or max_payload) allows even in an empty spool
     disk_full, // ENOSPC or EDQUOT
     io_error,
 };

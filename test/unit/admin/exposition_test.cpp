@@ -46,7 +46,8 @@ parsed_exposition parse(const std::string& text) {
 class Exposition : public ::testing::Test {
 protected:
     std::string render() {
-        return render_exposition({stats_, 3 * 65536, 65536, 64 << 20, "1.2.3", 1700000000.5});
+        return render_exposition(
+            {stats_, 3 * 65536, 65536, 64 << 20, 1 << 30, "1.2.3", 1700000000.5});
     }
     metrics stats_;
 };
@@ -80,6 +81,14 @@ TEST_F(Exposition, EveryFixedNameHasHelpTypeAndSample) {
         {"funnel_buffered_reply_bytes", "gauge"},
         {"funnel_worker_queue_depth", "gauge"},
         {"funnel_upstream_last_connect_failed", "gauge"},
+        {"funnel_spool_bytes", "gauge"},
+        {"funnel_spool_limit_bytes", "gauge"},
+        {"funnel_spool_records_written_total", "counter"},
+        {"funnel_spool_messages_written_total", "counter"},
+        {"funnel_spool_records_replayed_total", "counter"},
+        {"funnel_spool_messages_replayed_total", "counter"},
+        {"funnel_spool_damaged_bytes_total", "counter"},
+        {"funnel_spool_write_errors_total", "counter"},
         {"funnel_build_info", "gauge"},
         {"process_start_time_seconds", "gauge"},
     };
@@ -111,6 +120,11 @@ TEST_F(Exposition, CountersShowTheirValues) {
     metrics::add(stats_.upstream_reconnects, 1);
     metrics::add(stats_.upstream_connections_up, 4);
     metrics::add(stats_.worker_queue_depth, 5);
+    metrics::add(stats_.spool_bytes, 4096);
+    metrics::add(stats_.spool_records_written, 6);
+    metrics::add(stats_.spool_messages_written, 60);
+    metrics::add(stats_.spool_records_replayed, 5);
+    metrics::add(stats_.spool_messages_replayed, 50);
     const auto e = parse(render());
     EXPECT_EQ(e.samples.at("funnel_connections_accepted_total"), "12");
     EXPECT_EQ(e.samples.at("funnel_connections_open"), "3");
@@ -125,6 +139,12 @@ TEST_F(Exposition, CountersShowTheirValues) {
     EXPECT_EQ(e.samples.at("funnel_buffered_bytes"), "196608");
     EXPECT_EQ(e.samples.at("funnel_buffered_reply_bytes"), "65536");
     EXPECT_EQ(e.samples.at("funnel_buffer_limit_bytes"), "67108864");
+    EXPECT_EQ(e.samples.at("funnel_spool_bytes"), "4096");
+    EXPECT_EQ(e.samples.at("funnel_spool_limit_bytes"), "1073741824");
+    EXPECT_EQ(e.samples.at("funnel_spool_records_written_total"), "6");
+    EXPECT_EQ(e.samples.at("funnel_spool_messages_written_total"), "60");
+    EXPECT_EQ(e.samples.at("funnel_spool_records_replayed_total"), "5");
+    EXPECT_EQ(e.samples.at("funnel_spool_messages_replayed_total"), "50");
     EXPECT_EQ(e.samples.at("funnel_build_info{version=\"1.2.3\"}"), "1");
     EXPECT_EQ(e.samples.at("process_start_time_seconds"), "1700000000.5");
 }
@@ -144,10 +164,12 @@ TEST_F(Exposition, EveryDropReasonIsShown) {
     metrics::add(stats_.oversize_dropped, 1);
     metrics::add(stats_.messages_truncated, 2);
     metrics::add(stats_.messages_dropped_at_stop, 3);
+    metrics::add(stats_.spool_messages_dropped, 4);
     const auto e = parse(render());
     EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"oversize\"}"), "1");
     EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"truncated\"}"), "2");
     EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"shutdown\"}"), "3");
+    EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"spool_full\"}"), "4");
 }
 
 TEST_F(Exposition, LatencyHistogramIsInSecondsWithCumulativeBucketsSumAndCount) {

@@ -329,6 +329,68 @@ TEST(ParseMessageMode, EnvironmentSetsMessageOptions) {
     EXPECT_EQ(c.reconnect_backoff_max, 5ms);
 }
 
+TEST(ParseMessageMode, SpoolIsOffByDefaultAndEveryFlagIsApplied) {
+    const config off = parse(with_minimal({"--mode", "message"})).cfg;
+    EXPECT_TRUE(off.spool_dir.empty());
+    EXPECT_EQ(off.spool_use, funnel::spool_mode::overflow);
+    EXPECT_EQ(off.spool_sync_mode, funnel::spool_sync::interval);
+    EXPECT_EQ(off.overflow, funnel::overflow_policy::block);
+    EXPECT_EQ(funnel::describe(off).find("spool"), std::string::npos);
+
+    const config c =
+        parse(with_minimal({"--mode", "message", "--spool-dir", "/var/spool/funnel", "--spool-mode",
+                            "always", "--spool-limit", "2GiB", "--spool-sync", "Always",
+                            "--spool-sync-interval", "250ms", "--overflow", "drop-newest"}))
+            .cfg;
+    EXPECT_EQ(c.spool_dir, "/var/spool/funnel");
+    EXPECT_EQ(c.spool_use, funnel::spool_mode::always);
+    EXPECT_EQ(c.spool_limit, std::size_t{2} << 30);
+    EXPECT_EQ(c.spool_sync_mode, funnel::spool_sync::always);
+    EXPECT_EQ(c.spool_sync_interval, 0.25s);
+    EXPECT_EQ(c.overflow, funnel::overflow_policy::drop_newest);
+    EXPECT_NE(funnel::describe(c).find(
+                  "spool-dir=/var/spool/funnel spool-mode=always spool-limit=2147483648 "
+                  "spool-sync=always spool-sync-interval=0.25s "
+                  "overflow=drop-newest"),
+              std::string::npos)
+        << funnel::describe(c);
+    EXPECT_EQ(parse(with_minimal(), {"FUNNEL_SPOOL_DIR=/tmp/s", "FUNNEL_SPOOL_SYNC=never"})
+                  .cfg.spool_sync_mode,
+              funnel::spool_sync::never);
+}
+
+TEST(ParseMessageMode, BadSpoolValuesNameTheOption) {
+    EXPECT_NE(error_of(with_minimal({"--spool-sync", "sometimes"}))
+                  .find("--spool-sync: 'sometimes' is not one of always, interval or never"),
+              std::string::npos);
+    EXPECT_NE(error_of(with_minimal({"--overflow", "drop-all"}))
+                  .find("--overflow: 'drop-all' is not one of block, drop-newest or drop-oldest"),
+              std::string::npos);
+    EXPECT_NE(error_of(with_minimal({"--spool-mode", "sometimes"}))
+                  .find("--spool-mode: 'sometimes' is not one of overflow or always"),
+              std::string::npos);
+    EXPECT_EQ(parse(with_minimal({"--overflow", "Drop-Oldest"})).cfg.overflow,
+              funnel::overflow_policy::drop_oldest);
+    EXPECT_NE(error_of(with_minimal({"--spool-sync-interval", "0"})).find("--spool-sync-interval"),
+              std::string::npos);
+    EXPECT_NE(error_of(with_minimal({"--spool-dir", " "})).find("--spool-dir: empty value"),
+              std::string::npos);
+    EXPECT_NE(error_of(with_minimal({"--spool-limit", "lots"})).find("--spool-limit"),
+              std::string::npos);
+}
+
+TEST(ParseMessageMode, SpoolLimitMustHoldTheLargestMessagePerConnection) {
+    // 4 connections of 1MiB messages: each share needs 1MiB + 64KiB.
+    const auto e = error_of(with_minimal({"--mode", "message", "--spool-dir", "/tmp/s",
+                                          "--spool-limit", "4MiB", "--max-message-size", "1MiB"}));
+    EXPECT_NE(e.find("--spool-limit 4194304 cannot hold one message of --max-message-size 1048576 "
+                     "per upstream connection (needs at least 4456448 bytes)"),
+              std::string::npos)
+        << e;
+    EXPECT_NO_THROW(parse(with_minimal({"--mode", "message", "--spool-dir", "/tmp/s",
+                                        "--spool-limit", "5MiB", "--max-message-size", "1MiB"})));
+}
+
 TEST(ParseMessageMode, FramingAndOversizeAreAcceptedAnyCase) {
     EXPECT_EQ(parse(with_minimal({"--framing", "LINE"})).cfg.message_framing,
               funnel::framing::line);
@@ -820,6 +882,14 @@ TEST(ParseHelpAndVersion, HelpListsEveryOptionWithoutNeedingTheRest) {
                                "--deny",
                                "--max-connections-per-ip",
                                "--refuse-when-full",
+                               "--spool-dir",
+                               "--spool-mode",
+                               "--spool-limit",
+                               "--spool-sync",
+                               "--spool-sync-interval",
+                               "--overflow",
+                               "default: 1GiB",
+                               "default: block",
                                "default: line",
                                "default: 1MiB",
                                "default: skip",

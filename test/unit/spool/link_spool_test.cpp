@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -194,6 +195,8 @@ TEST_F(LinkSpool, LimitIsReportedAndFreedByDelivery) {
     EXPECT_EQ(drain(*s).size(), 3U);
     EXPECT_TRUE(s->append(bytes_of(message(3)), 1).ok());
     EXPECT_EQ(drain(*s), std::vector<std::string>{message(3)});
+    // A record that an empty spool could not take either.
+    EXPECT_EQ(s->append(bytes_of(std::string(limit, 'x')), 1).status, append_status::too_large);
 }
 
 TEST_F(LinkSpool, DiskFullCutsThePartialRecordAndRecovers) {
@@ -406,6 +409,107 @@ TEST_F(LinkSpool, RecoveryRemovesEmptyAndDeliveredSegments) {
     auto s = link_spool::open(opts(1 << 20, 256));
     EXPECT_FALSE(fs::exists(opts().dir / "0000009999999999.seg"));
     EXPECT_EQ(drain(*s).size(), 20U);
+}
+
+std::vector<std::string> messages_from(int first, int last) {
+    std::vector<std::string> out;
+    for (int i = first; i <= last; ++i)
+        out.push_back(message(i));
+    return out;
+}
+
+TEST_F(LinkSpool, PrependIsReadFirstAtTheNextStartAndWhatWasReadComesAgain) {
+    const std::vector<std::string> older{message(0), message(1), message(2)};
+    {
+        auto s = link_spool::open(opts(1 << 20, 256));
+        for (int i = 10; i < 30; ++i)
+            ASSERT_TRUE(s->append(bytes_of(message(i)), 1).ok());
+        // Read, sent, never acknowledged: still the spool's.
+        ASSERT_TRUE(s->read_next(1));
+        ASSERT_TRUE(s->read_next(1));
+        std::vector<link_spool::record_view> records;
+        for (const auto& m : older)
+            records.push_back({bytes_of(m), 1});
+        append_result failure;
+        EXPECT_EQ(s->prepend(records, failure), 3U);
+        EXPECT_TRUE(failure.ok());
+    }
+    auto s = link_spool::open(opts(1 << 20, 256));
+    auto expected = older;
+    for (const auto& m : messages_from(10, 29))
+        expected.push_back(m);
+    EXPECT_EQ(drain(*s), expected);
+    EXPECT_TRUE(segments_in(opts().dir).empty());
+}
+
+TEST_F(LinkSpool, PrependToAnEmptySpoolAppends) {
+    auto s = link_spool::open(opts());
+    const auto m = message(0);
+    const link_spool::record_view record{bytes_of(m), 1};
+    append_result failure;
+    EXPECT_EQ(s->prepend({&record, 1}, failure), 1U);
+    EXPECT_EQ(drain(*s), std::vector<std::string>{m});
+}
+
+TEST_F(LinkSpool, PrependStopsAtTheLimitAndSaysSo) {
+    const std::uint64_t record = record_header_size + message(0).size();
+    const std::uint64_t limit = 2 * segment_header_size + 4 * record;
+    std::vector<std::string> older;
+    {
+        auto s = link_spool::open(opts(limit));
+        ASSERT_TRUE(s->append(bytes_of(message(10)), 1).ok());
+        ASSERT_TRUE(s->append(bytes_of(message(11)), 1).ok());
+        std::vector<link_spool::record_view> records;
+        older = messages_from(0, 3);
+        for (const auto& m : older)
+            records.push_back({bytes_of(m), 1});
+        append_result failure;
+        EXPECT_EQ(s->prepend(records, failure), 2U);
+        EXPECT_EQ(failure.status, append_status::limit);
+        EXPECT_LE(s->bytes(), limit);
+    }
+    auto s = link_spool::open(opts(limit));
+    EXPECT_EQ(drain(*s),
+              (std::vector<std::string>{message(0), message(1), message(10), message(11)}));
+}
+
+// Six records of 37 bytes fit a 256-byte segment after its header: m0-m5, m6-m11, m12-m17...
+TEST_F(LinkSpool, DropOldestRemovesTheOldestSegmentAndCountsItsMessages) {
+    auto s = link_spool::open(opts(1 << 20, 256));
+    for (int i = 0; i < 40; ++i)
+        ASSERT_TRUE(s->append(bytes_of(message(i)), 1).ok());
+    const auto before = s->bytes();
+    const auto first_segment = segments_in(opts().dir).front();
+    EXPECT_EQ(s->drop_oldest(), std::optional<std::uint64_t>(6));
+    EXPECT_FALSE(fs::exists(first_segment));
+    EXPECT_LT(s->bytes(), before);
+    EXPECT_EQ(drain(*s), messages_from(6, 39));
+    EXPECT_EQ(s->stats().segments_dropped, 1U);
+}
+
+TEST_F(LinkSpool, DropOldestSparesWhatIsOutstandingAndCountsOnlyTheUnread) {
+    auto s = link_spool::open(opts(1 << 20, 256));
+    for (int i = 0; i < 40; ++i)
+        ASSERT_TRUE(s->append(bytes_of(message(i)), 1).ok());
+    // m0 delivered: dropping its segment loses m1-m5 only.
+    ASSERT_TRUE(s->read_next(1));
+    s->acknowledge();
+    EXPECT_EQ(s->drop_oldest(), std::optional<std::uint64_t>(5));
+    // m6 read and not acknowledged pins its segment: the next one (m12-m17) goes.
+    ASSERT_TRUE(s->read_next(1));
+    EXPECT_EQ(s->drop_oldest(), std::optional<std::uint64_t>(6));
+    s->acknowledge();
+    auto expected = messages_from(7, 11);
+    for (const auto& m : messages_from(18, 39))
+        expected.push_back(m);
+    EXPECT_EQ(drain(*s), expected);
+}
+
+TEST_F(LinkSpool, DropOldestNeverTakesTheSegmentBeingWritten) {
+    auto s = link_spool::open(opts());
+    ASSERT_TRUE(s->append(bytes_of(message(0)), 1).ok());
+    EXPECT_FALSE(s->drop_oldest());
+    EXPECT_EQ(drain(*s), std::vector<std::string>{message(0)});
 }
 
 } // namespace
