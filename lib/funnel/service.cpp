@@ -89,13 +89,20 @@ void service::start() {
         l->start();
     }
     if (cfg_.mode == relay_mode::message) {
-        if (!cfg_.spool_dir.empty())
+        // Every spool is opened before any link exists: one that cannot be (spool_error) ends
+        // the start with nothing running yet on the pools.
+        std::vector<std::unique_ptr<spool::link_spool>> spools;
+        for (std::size_t i = 0; !cfg_.spool_dir.empty() && i < cfg_.upstream_connections; ++i)
+            spools.push_back(open_spool(i));
+        if (!spools.empty())
             spool_pool_.emplace(std::min<std::size_t>(cfg_.upstream_connections, 2));
         for (std::size_t i = 0; i < cfg_.upstream_connections; ++i) {
             links_.push_back(std::make_shared<upstream_link>(target_executor(), cfg_, i, stats_,
                                                              log_, warnings_));
-            if (spool_pool_)
-                attach_spool(*links_.back(), i);
+            if (!spools.empty())
+                links_.back()->attach_spool(std::move(spools[i]),
+                                            net::make_strand(spool_pool_->get_executor()),
+                                            to_targets_);
             net::post(links_.back()->get_executor(), [l = links_.back()] { l->start(); });
             outboxes_.push_back(std::make_unique<chunk_outbox>(
                 io_.get_executor(), links_.back()->get_executor(), stats_.worker_queue_depth));
@@ -185,7 +192,7 @@ void service::wait() {
 
 // Each link has its share of --spool-limit in a directory of its own; segments of an eighth of
 // it (64KiB to 16MiB) free space in steps as delivery goes on.
-void service::attach_spool(upstream_link& link, std::size_t index) {
+std::unique_ptr<spool::link_spool> service::open_spool(std::size_t index) {
     spool::link_spool::options o;
     o.dir = std::filesystem::path(cfg_.spool_dir) / fmt::format("link-{}", index);
     o.limit = cfg_.spool_limit / cfg_.upstream_connections;
@@ -197,7 +204,7 @@ void service::attach_spool(upstream_link& link, std::size_t index) {
     if (s->has_unread())
         log_->info("upstream {}: {} bytes left in the spool {} go out first", index, s->bytes(),
                    o.dir.string());
-    link.attach_spool(std::move(s), net::make_strand(spool_pool_->get_executor()), to_targets_);
+    return s;
 }
 
 net::any_io_executor service::target_executor() {

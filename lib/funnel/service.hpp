@@ -48,6 +48,9 @@
 #include <vector>
 
 namespace funnel {
+namespace spool {
+class link_spool;
+}
 
 class http_server;
 class listener;
@@ -92,7 +95,8 @@ private:
     void start_admin(const host_port& where);
     admin_reply on_admin_request(std::string_view method, std::string_view target); // io thread
     net::any_io_executor target_executor();
-    void attach_spool(upstream_link& link, std::size_t index); // at start(); throws spool_error
+    // Link `index`'s spool, at start(); throws spool_error.
+    std::unique_ptr<spool::link_spool> open_spool(std::size_t index);
 
     const config cfg_;
     std::shared_ptr<spdlog::logger> log_;

@@ -399,7 +399,7 @@ void upstream_link::spill(message_batch batch) {
 }
 
 void upstream_link::do_spill() {
-    if (spill_in_flight_ || stopped_)
+    if (spill_in_flight_ || spill_waiting_ || stopped_)
         return;
     auto record = std::exchange(retry_record_, {});
     if (!record.bytes) {
@@ -486,8 +486,10 @@ void upstream_link::on_spilled(spool::append_result r, spool_record record, std:
             log_->warn("upstream {}: spool: {}{}; clients wait until it has room (--overflow "
                        "block){}",
                        index_, spool_failure(r.status), detail, suppressed_note(d));
+        spill_waiting_ = true;
         spill_retry_timer_.expires_after(spill_retry);
         spill_retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
+            self->spill_waiting_ = false;
             if (!ec)
                 self->do_spill();
         });

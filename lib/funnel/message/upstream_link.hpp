@@ -19,9 +19,10 @@
 //
 // With a disk spool (--spool-dir, docs/spool.md), the queue is one FIFO whose middle may live
 // on disk: when the memory budget is full, batches are copied into spool records instead of
-// holding their read buffers, and every later batch follows them there until the spool has been
-// read to its end; records are read back (a few at a time, while connected) behind what memory
-// held first, and acknowledged in the spool once the target's kernel has them.
+// holding their read buffers, and every later batch follows them there until the spool is empty
+// (read to its end and all of it acknowledged); records are read back (a few at a time, while
+// connected) behind what memory held first, and acknowledged in the spool once the target's
+// kernel has them. At stop(), what memory holds goes to the spool too (keep_in_spool).
 //
 //   enqueue ─┬─► pending ─► write ─► unacked
 //            └─ memory full, or spilling ─► spill queue ─► spool (disk) ─► read back ─► pending
@@ -191,6 +192,7 @@ private:
     spool::read_counters spool_damage_reported_;
     bool spilling_ = false;        // new batches go to the spool
     bool spill_in_flight_ = false; // one append at a time keeps the records in order
+    bool spill_waiting_ = false;   // a refused record waits for spill_retry before trying again
     bool spool_unread_ = false;    // the spool may hold records not read back yet
     bool spool_reading_ = false;
 };

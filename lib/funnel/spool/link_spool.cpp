@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <string>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace funnel::spool {
@@ -43,6 +44,14 @@ void link_spool::recover() {
     std::filesystem::create_directories(opts_.dir, ec);
     if (ec)
         throw spool_error(where + ec.message());
+    // One funnel per spool: a second one would deliver, remove and append the same segments.
+    // The lock goes with the descriptor, so a killed funnel never leaves it behind.
+    lock_ = unique_fd(::open((opts_.dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_)
+        throw spool_error(where + "lock: " + std::generic_category().message(errno));
+    if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0)
+        throw spool_error(where + (errno == EWOULDBLOCK ? "in use by another funnel"
+                                                        : std::generic_category().message(errno)));
     if (auto e = position_file::open(opts_.dir / "position", position_file_))
         throw spool_error(where + "position: " + e.message());
 
@@ -167,23 +176,36 @@ std::size_t link_spool::prepend(std::span<const record_view> records, append_res
     w.reset();
     if (stored == 0 || ec) {
         ::unlink(path.c_str());
-        if (ec)
+        if (ec) {
             failure = {append_status::io_error, ec};
+            counters_.records_appended -= stored;
+        }
         return 0;
     }
     // The new segment is on disk (and named, after sync_dir) before the position names it: a
     // crash in between leaves the old position, and the next start removes the segment as
-    // delivered (numbered before it).
+    // delivered (numbered before it). So does a position that cannot be written: then the
+    // records count as not stored. Only what was acknowledged in the spool before is ever read
+    // again from the start of the old first segment, and a link prepends only batches older
+    // than everything it read back, so nothing there was acknowledged: no duplicates either.
     if (opts_.sync != sync_policy::never)
         sync_dir();
+    const spool_position start{number, 0};
+    auto position_ec = position_file_->store(start);
+    if (!position_ec && opts_.sync != sync_policy::never)
+        position_ec = position_file_->sync();
+    if (position_ec) {
+        ++counters_.position_errors;
+        counters_.records_appended -= stored;
+        ::unlink(path.c_str());
+        failure = {append_status::io_error, position_ec};
+        return 0;
+    }
     segments_.push_front({number, written});
     bytes_ += written;
     reader_.reset();
     outstanding_.clear();
-    read_ = acked_ = {number, 0};
-    store_position();
-    if (opts_.sync != sync_policy::never)
-        position_file_->sync();
+    read_ = acked_ = start;
     return stored;
 }
 

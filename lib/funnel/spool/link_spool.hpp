@@ -19,6 +19,7 @@
 #include "funnel/spool/position_file.hpp"
 #include "funnel/spool/segment_reader.hpp"
 #include "funnel/spool/segment_writer.hpp"
+#include "funnel/spool/unique_fd.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -134,6 +135,7 @@ private:
 
     options opts_;
     file_ops& ops_;
+    unique_fd lock_; // flock()ed for as long as this spool is open
     std::optional<position_file> position_file_;
     std::deque<segment> segments_;         // oldest first; the last is written when writer_ is set
     std::optional<segment_writer> writer_; // only ever a segment this process created

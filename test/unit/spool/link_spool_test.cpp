@@ -390,6 +390,19 @@ TEST_F(LinkSpool, RefusesASegmentOfAnotherVersion) {
     EXPECT_TRUE(fs::exists(path)) << "never remove what cannot be read";
 }
 
+TEST_F(LinkSpool, ASpoolInUseByAnotherFunnelIsAStartupErrorUntilItIsClosed) {
+    auto first = link_spool::open(opts());
+    try {
+        link_spool::open(opts());
+        ADD_FAILURE() << "a second open of the same directory succeeded";
+    } catch (const spool_error& e) {
+        EXPECT_NE(std::string(e.what()).find("in use by another funnel"), std::string::npos)
+            << e.what();
+    }
+    first.reset();
+    EXPECT_NO_THROW(link_spool::open(opts()));
+}
+
 TEST_F(LinkSpool, UnusableDirectoryIsAStartupError) {
     const auto file = dir_.write("plain-file", "x");
     EXPECT_THROW(link_spool::open({fs::path(file) / "sub", 1 << 20, 4096, sync_policy::never}),
