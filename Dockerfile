@@ -16,11 +16,14 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
     && strip /build/app/funnel /build/app/funnel-load /build/app/funnel-sink
 
 FROM debian:bookworm-slim
+# /var/lib/funnel/spool is the place for --spool-dir: owned by funnel's user, so that a fresh
+# named volume mounted there (it takes the ownership of what it covers) is writable too.
 RUN apt-get update -qq \
     && apt-get install -y -qq --no-install-recommends \
         libboost-program-options1.81.0 libspdlog1.10 libfmt9 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin funnel
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin funnel \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/funnel/spool
 # funnel-load and funnel-sink come along for load tests between containers.
 COPY --from=build /build/app/funnel /build/app/funnel-load /build/app/funnel-sink /usr/local/bin/
 # Numeric, so that Kubernetes' runAsNonRoot can check it.

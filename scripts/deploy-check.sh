@@ -4,8 +4,8 @@
 #   - the YAML (deploy/kubernetes/, docker-compose.yml) passes yamllint,
 #   - the Kubernetes ConfigMap's FUNNEL_* variables and the compose file's funnel environment are
 #     accepted by `funnel --check-config` (exit 0), so a typo in them fails here, not in a pod,
-#   - the probes of the Deployment ask for the paths funnel serves, on the port the ConfigMap
-#     gives FUNNEL_METRICS_LISTEN.
+#   - the probes of the StatefulSet ask for the paths funnel serves, on the port the ConfigMap
+#     gives FUNNEL_METRICS_LISTEN, and its spool volume is mounted where FUNNEL_SPOOL_DIR points.
 #   scripts/deploy-check.sh [--bin-dir DIR]      (DIR holds funnel; default build/app)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,12 +59,17 @@ check "funnel --check-config accepts docker-compose.yml's funnel environment" \
     check_config "$work/compose.env"
 
 metrics_port=$(sed -n 's/^FUNNEL_METRICS_LISTEN=.*:\([0-9]*\)$/\1/p' "$work/configmap.env")
-check "the Service and the Deployment use the metrics port $metrics_port" \
-    bash -c "grep -q 'containerPort: $metrics_port' deploy/kubernetes/deployment.yaml &&
+check "the Service and the StatefulSet use the metrics port $metrics_port" \
+    bash -c "grep -q 'containerPort: $metrics_port' deploy/kubernetes/statefulset.yaml &&
              grep -q 'port: $metrics_port' deploy/kubernetes/service.yaml"
 check "the liveness probe asks for /healthz and the readiness probe for /readyz" \
-    bash -c "grep -A3 livenessProbe deploy/kubernetes/deployment.yaml | grep -q 'path: /healthz' &&
-             grep -A3 readinessProbe deploy/kubernetes/deployment.yaml | grep -q 'path: /readyz'"
+    bash -c "grep -A3 livenessProbe deploy/kubernetes/statefulset.yaml | grep -q 'path: /healthz' &&
+             grep -A3 readinessProbe deploy/kubernetes/statefulset.yaml | grep -q 'path: /readyz'"
+
+spool_dir=$(sed -n 's/^FUNNEL_SPOOL_DIR=//p' "$work/configmap.env")
+check "the spool volume is mounted at FUNNEL_SPOOL_DIR ($spool_dir) and claimed per instance" \
+    bash -c "grep -A2 'name: spool' deploy/kubernetes/statefulset.yaml | grep -q 'mountPath: $spool_dir\$' &&
+             grep -q volumeClaimTemplates deploy/kubernetes/statefulset.yaml"
 
 echo "deploy check: $passed passed, $failed failed"
 [ $failed = 0 ]
