@@ -16,8 +16,10 @@
 #
 #   scripts/soak.sh [--minutes 30] [--steady 200] [--rate 20000] [--churn 500]
 #                   [--restart-every 60] [--down-for 2] [--buffer-limit-mib 8]
-#                   [--rss-growth 10] [--bin-dir DIR] [--out DIR]
+#                   [--rss-growth 10] [--spool overflow|always] [--bin-dir DIR] [--out DIR]
 #
+#   --spool MODE    give funnel a disk spool in the work dir (--spool-mode MODE): with a small
+#                   --buffer-limit and the target's restarts, it spills and reads back all along
 #   --bin-dir DIR   funnel, funnel-load and funnel-sink (default: build/release/app, built here)
 #   --out DIR       keep the logs, the JSON results and rss.csv (seconds, KiB) there
 set -euo pipefail
@@ -26,6 +28,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 minutes=30 steady=200 rate=20000 churn=500 restart_every=60 down_for=2 rss_growth=10 budget_mib=8
+spool_mode=
 bin_dir="" out=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
         --down-for) down_for=$2; shift 2 ;;
         --rss-growth) rss_growth=$2; shift 2 ;;
         --buffer-limit-mib) budget_mib=$2; shift 2 ;;
+        --spool) spool_mode=$2; shift 2 ;;
         --bin-dir) bin_dir=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
@@ -70,7 +74,10 @@ pids+=("$sink_pid")
 for _ in $(seq 100); do [ -s "$work/sink.port" ] && break; sleep 0.1; done
 sink_port=$(tr -d '\n' <"$work/sink.port")
 
+spool_args=()
+[ -z "$spool_mode" ] || spool_args=(--spool-dir "$work/spool" --spool-mode "$spool_mode")
 "$bin/funnel" --listen 127.0.0.1:0 --target "127.0.0.1:$sink_port" --mode message \
+    "${spool_args[@]}" \
     --buffer-limit "${budget_mib}MiB" --idle-timeout 30 --reconnect-backoff 50:1000 \
     --drain-timeout $((down_for + 30)) --stats-interval 60 >"$work/funnel.log" 2>&1 &
 funnel_pid=$!
