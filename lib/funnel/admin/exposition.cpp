@@ -151,6 +151,13 @@ std::string render_exposition(const exposition_input& in) {
             in.buffer_limit_bytes);
     w.counter("funnel_read_pauses_total", "Client reads parked because --buffer-limit was reached.",
               m.read_pauses);
+    w.counter("funnel_client_pauses_total",
+              "Times one client's reads were paused because it held --client-buffer-limit.",
+              m.client_pauses);
+    w.gauge("funnel_client_buffered_bytes_peak",
+            "The most bytes of read blocks one client has held at once in one direction "
+            "(bounded by --client-buffer-limit; 0 while it is off).",
+            metrics::get(m.client_buffer_high_water));
 
     w.histogram_family("funnel_forward_latency_seconds",
                        "From the client read that completed a message (stream mode: a chunk) to "

@@ -13,7 +13,7 @@ message_session::message_session(tcp::socket client, std::shared_ptr<upstream_li
                                  chunk_outbox& outbox, session_context& ctx, std::uint64_t id)
     : ctx_(ctx), id_(id), peer_(remote_text(client)), link_(std::move(link)), outbox_(outbox),
       client_(std::move(client)),
-      reader_(client_, ctx.to_targets, window, *this, ctx.stats.read_pauses),
+      reader_(client_, ctx.to_targets, window, *this, ctx.stats, ctx.cfg.client_buffer_limit),
       idle_timer_(ctx.io_ex),
       framer_(ctx.cfg.message_framing, ctx.cfg.max_message_size, ctx.cfg.oversize) {
     metrics::add(ctx_.stats.connections_active, 1);

@@ -9,7 +9,9 @@
 // Pinning a client to one link keeps its messages in order; messages of different clients meet
 // only whole, in the link's queue. A message is queued only when its last byte has arrived, so
 // it is never cut and never interleaved; its bytes stay in the chunks they were read into (the
-// budget of --buffer-limit) until the target's kernel has acknowledged them.
+// budget of --buffer-limit) until the target's kernel has acknowledged them. With
+// --client-buffer-limit they also count against this client's share (client_budget, released
+// on the link's strand with the chunk): a client holding its share is paused alone.
 //
 // How a stream becomes whole messages, and what happens to its end, is message_framer's job.
 //
