@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -383,6 +384,112 @@ TEST(Message, StalledTargetHoldsAtMostBufferLimitThenEverythingArrives) {
     EXPECT_EQ(received, clients * per_client);
     EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
     EXPECT_GT(metrics::get(r.stats().read_pauses), 0u);
+}
+
+// --client-buffer-limit (issue 5). A noisy client floods a target that does not read, with a
+// --buffer-limit of 8 read blocks; a quiet client then sends a few messages. Both clients share
+// the one link, so only the budget decides who is read.
+class NoisyClient : public ::testing::Test {
+protected:
+    static constexpr std::size_t noisy_messages = 40000; // ~2 MB, far more than the target takes
+    static constexpr std::size_t quiet_messages = 3;
+    static constexpr std::size_t block = 64 << 10;
+
+    void start(std::size_t client_limit) {
+        c_ = message_config(target_.endpoint(), framing::line);
+        c_.upstream_connections = 1;
+        c_.buffer_limit = 8 * block;
+        c_.max_message_size = 1000;
+        c_.client_buffer_limit = client_limit;
+        r_.emplace(c_);
+        noisy_.emplace(r_->connect());
+        noisy_writer_ = std::thread([this] {
+            std::string wire;
+            for (std::size_t s = 0; s < noisy_messages; ++s)
+                wire += "n s" + std::to_string(s) + " flooding the relay with lines\n";
+            error_code ignored; // fails only if the test ends early and funnel closes it
+            net::write(noisy_->socket(), net::buffer(wire), ignored);
+        });
+        upstream_.emplace(target_.accept());
+    }
+
+    void send_quiet() {
+        quiet_.emplace(r_->connect());
+        for (std::size_t s = 0; s < quiet_messages; ++s)
+            quiet_->write_all("q s" + std::to_string(s) + "\n");
+    }
+
+    // The target reads again: every message of both clients arrives once, in each one's order.
+    void expect_everything_arrives() {
+        std::map<char, std::size_t> next;
+        std::string rest;
+        while (next['n'] < noisy_messages || next['q'] < quiet_messages) {
+            std::string data = rest;
+            if (upstream_->read_available(data, 20s) != conn::outcome::data)
+                break;
+            for (const auto& m : split_lines(data, &rest)) {
+                const auto seq = std::stoul(m.substr(3)); // "n s<seq> ..." or "q s<seq>"
+                ASSERT_EQ(seq, next[m.front()]++) << m;
+            }
+        }
+        EXPECT_EQ(next['n'], noisy_messages);
+        EXPECT_EQ(next['q'], quiet_messages);
+    }
+
+    void TearDown() override {
+        if (noisy_writer_.joinable()) { // ended early: stopping funnel unblocks the writer
+            r_->stop();
+            noisy_writer_.join();
+        }
+        quiet_.reset(); // the clients end their sessions, so that the stop has nothing to drain
+        noisy_.reset();
+    }
+
+    target_server target_{128, 64 << 10};
+    config c_;
+    std::optional<relay> r_;
+    std::optional<conn> noisy_, quiet_, upstream_;
+    std::thread noisy_writer_;
+};
+
+TEST_F(NoisyClient, ClientBufferLimitPausesTheNoisyClientAloneWhileTheQuietOneIsRead) {
+    start(4 * block); // half the budget
+    // The noisy client fills its share and is paused; the budget keeps room for others.
+    ASSERT_TRUE(poll_until([&] { return get(r_->stats().client_pauses) > 0; }));
+    EXPECT_EQ(get(r_->stats().client_buffer_high_water), 4 * block);
+    EXPECT_LE(r_->service().target_buffers().bytes_held(), 4 * block);
+
+    // The quiet client's bytes are read (and its messages framed) while the noisy one waits.
+    const std::uint64_t before = get(r_->stats().bytes_from_clients);
+    send_quiet();
+    EXPECT_TRUE(poll_until([&] {
+        return get(r_->stats().bytes_from_clients) >= before + quiet_messages * 5;
+    })) << "the quiet client was not read";
+    EXPECT_EQ(get(r_->stats().read_pauses), 0u) << "a reader waited for the shared budget";
+    EXPECT_LE(get(r_->stats().client_buffer_high_water), 4 * block);
+
+    expect_everything_arrives();
+    noisy_writer_.join();
+    EXPECT_LE(get(r_->stats().client_buffer_high_water), 4 * block);
+    // The noisy client's share, and a block for each quiet message at most (each may have been
+    // read on its own).
+    EXPECT_LE(r_->service().target_buffers().high_water(), (4 + quiet_messages) * block);
+}
+
+// The same without the limit: the noisy client takes the whole budget and the quiet one waits
+// behind it (what the test above would fail with).
+TEST_F(NoisyClient, WithoutClientBufferLimitTheNoisyClientStarvesTheQuietOne) {
+    start(0);
+    ASSERT_TRUE(poll_until([&] { return r_->service().target_buffers().waiting() > 0; }));
+    EXPECT_EQ(r_->service().target_buffers().high_water(), c_.buffer_limit);
+    send_quiet();
+    // The quiet client's reader parks behind the noisy one's: neither is read.
+    EXPECT_TRUE(poll_until([&] { return r_->service().target_buffers().waiting() >= 2; }));
+    EXPECT_EQ(get(r_->stats().client_pauses), 0u);
+    EXPECT_EQ(get(r_->stats().client_buffer_high_water), 0u);
+
+    expect_everything_arrives();
+    noisy_writer_.join();
 }
 
 TEST(Message, IdleTimeoutClosesAQuietClientAfterDeliveringItsMessages) {
