@@ -492,6 +492,36 @@ TEST_F(NoisyClient, WithoutClientBufferLimitTheNoisyClientStarvesTheQuietOne) {
     noisy_writer_.join();
 }
 
+// A message larger than framing copies out (message_framer::carry_limit) arriving in many small
+// reads pins a whole read block per read, however few bytes each holds: more blocks than
+// --client-buffer-limit at its minimum (a message of --max-message-size in whole blocks). Those
+// blocks are freed only when the message completes, so the client must not be paused for them.
+TEST(Message, AMessageInManySmallReadsIsNotPausedByItsOwnClientBufferLimit) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.upstream_connections = 1;
+    c.max_message_size = 1 << 20;
+    c.client_buffer_limit = c.max_message_size + 2 * config::min_read_size; // the minimum
+    c.idle_timeout = config::seconds(30); // on, as in production; far beyond the test
+    relay r(c);
+    const std::size_t reads = 2 * c.client_buffer_limit / config::min_read_size; // 36 > 18 blocks
+    const std::string message = "c0 s0 " + std::string(reads * 5000, 'x');
+    const std::string wire = message + "\n";
+    conn client = r.connect();
+    const std::size_t piece = 5000;
+    for (std::size_t pos = 0; pos < wire.size(); pos += piece) {
+        client.write_all(std::string_view(wire).substr(pos, piece));
+        // One read per write: the next write waits until funnel has read this one.
+        const std::size_t sent = std::min(wire.size(), pos + piece);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().bytes_from_clients) >= sent; }))
+            << "funnel stopped reading the client at " << get(r.stats().bytes_from_clients)
+            << " of " << sent << " bytes (" << get(r.stats().client_pauses) << " pauses)";
+    }
+    client.shutdown_send();
+    EXPECT_EQ(client.wait_for_end(), conn::outcome::eof);
+    expect_all_delivered(sink, framing::line, {{message}});
+}
+
 TEST(Message, IdleTimeoutClosesAQuietClientAfterDeliveringItsMessages) {
     message_sink sink;
     auto c = message_config(sink.endpoint(), framing::line);

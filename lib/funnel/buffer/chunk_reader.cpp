@@ -18,7 +18,7 @@ void chunk_reader::start() {
     if (held_back()) {
         starved_.store(true);
         if (held_back()) { // credit() or the budget's release will see starved_ and wake us
-            if (budget_ && budget_->full() && !paused_keep_) {
+            if (budget_holds_back() && !paused_keep_) {
                 paused_keep_ = sink_.keepalive();
                 metrics::add(stats_.client_pauses, 1);
             }

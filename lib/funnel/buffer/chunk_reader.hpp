@@ -14,6 +14,10 @@
 // client_budget until it is given back, wherever that happens: a reader whose client holds its
 // limit reads no more (one client_pauses per episode) until a release wakes it. Credit and the
 // budget share one starved_ flag and one wake-up: either posts start(), which looks at both.
+// The limit never pauses a reader whose held blocks only more input can free (the sink's
+// pinned_blocks(), message mode's unfinished message, once they fill the limit): nothing else
+// would free them, and pausing would hold the client forever. The sink changes pinned_blocks()
+// only before a credit(), so a reader it lets go is woken like one that got credit.
 //
 // Thread affinity: the socket's executor, for every member but credit() and every sink call.
 // Lifetime: a member of its sink's owner; every pending handler holds sink::keepalive(), and so
@@ -39,6 +43,10 @@ public:
         // net::error::eof, or the error that ended reading; not called after stop().
         virtual void on_read_end(error_code ec) = 0;
         virtual std::shared_ptr<void> keepalive() = 0;
+        // From the reader's executor: how many of the chunks the sink holds for the reader only
+        // more input can free (message mode: the unfinished message's). Sequentially consistent,
+        // and changed only before a credit(); 0 by default.
+        virtual std::size_t pinned_blocks() const { return 0; }
 
     protected:
         ~sink() = default;
@@ -62,7 +70,12 @@ public:
 private:
     // From any thread, holding the sink's owner: posts start() if the reader waits.
     void wake(std::shared_ptr<void> keep);
-    bool held_back() const { return window_full() || (budget_ && budget_->full()); }
+    bool held_back() const { return window_full() || budget_holds_back(); }
+    // The client holds its limit, and not only in blocks that more input must free.
+    bool budget_holds_back() const {
+        return budget_ && budget_->full() &&
+               sink_.pinned_blocks() * pool_.block_size() < budget_->most();
+    }
     void wait_readable();
     void acquire_and_read();
     void read_into(chunk c);

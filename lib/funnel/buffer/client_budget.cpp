@@ -15,15 +15,14 @@ client_budget::client_budget(std::size_t limit, std::size_t block_size,
 }
 
 void client_budget::charge() {
-    [[maybe_unused]] const std::size_t before = held_.fetch_add(block_size_);
-    BOOST_ASSERT(before < most_); // a full client's reader takes no block
+    held_.fetch_add(block_size_);
 }
 
 void client_budget::release() {
     const std::size_t before = held_.fetch_sub(block_size_);
     BOOST_ASSERT(before >= block_size_);
-    // Blocks are charged one at a time and only while not full, so held never passes most_ and
-    // exactly one release ends each full episode.
+    // Blocks come back one at a time, so exactly one release takes held from most_ to below it
+    // each time it comes down (a reader let past most_ reaches it on the way back).
     if (before == most_ && on_room_)
         on_room_();
 }

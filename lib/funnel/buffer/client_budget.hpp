@@ -7,7 +7,9 @@
 // would take it over its limit is full(): its reader issues no read until a release brings it
 // back under. That release calls `on_room`, which wakes the reader (chunk_reader::wake: the same
 // sequentially consistent pair as its credit, so that a reader that saw the budget full is always
-// woken). The limit counts whole blocks: a client holds at most limit / block_size of them.
+// woken). The limit counts whole blocks: a client holds limit / block_size of them, and more only
+// while the reader lets it (chunk_reader does when only more input can free what the client
+// holds: message mode's unfinished message); a release wakes the reader as held drops below it.
 //
 // Thread-safety: charge() and full() on the reader's executor; release() from any thread. The
 // count is one sequentially consistent atomic; on_room is called on the releasing thread and must
@@ -28,9 +30,9 @@ public:
     client_budget(const client_budget&) = delete;
     client_budget& operator=(const client_budget&) = delete;
 
-    // Reader's executor: one more block held.
+    // Reader's executor: one more block held (past the limit too, if the reader lets it).
     void charge();
-    // Any thread: one block given back; calls on_room when that ends full().
+    // Any thread: one block given back; calls on_room when that takes held below the limit.
     void release();
     // Another block would take the client over its limit.
     bool full() const { return held_.load(std::memory_order_seq_cst) >= most_; }

@@ -51,6 +51,23 @@ TEST(ClientBudget, OnlyTheReleaseThatEndsFullCallsOnRoom) {
     EXPECT_EQ(b.budget->held(), 0u);
 }
 
+// A reader may let its client past the limit (blocks only more input can free); on the way back
+// the release that takes it below the limit is the one that wakes the reader.
+TEST(ClientBudget, ChargedPastTheLimitCallsOnRoomOnceBackBelowIt) {
+    counted_budget b(2 * block);
+    for (int i = 0; i < 4; ++i)
+        b.budget->charge();
+    EXPECT_EQ(b.budget->held(), 4 * block);
+    b.budget->release();
+    b.budget->release();
+    EXPECT_TRUE(b.budget->full());
+    EXPECT_EQ(b.rooms.load(), 0);
+    b.budget->release();
+    EXPECT_EQ(b.rooms.load(), 1);
+    b.budget->release();
+    EXPECT_EQ(b.rooms.load(), 1);
+}
+
 TEST(ClientBudget, LimitBelowOneBlockStillHoldsOne) {
     counted_budget b(block / 2);
     EXPECT_EQ(b.budget->most(), block);
