@@ -271,11 +271,11 @@ protected:
             error_code ignored; // fails only if the test ends early and funnel resets it
             net::write(noisy_->socket(), net::buffer(payload_), ignored);
         });
-        // The stalled pair stops taking bytes once the kernel buffers and its blocks are full.
-        ASSERT_TRUE(poll_until_steady([&] { return get(r_->stats().bytes_from_clients); }, 300ms));
+    }
+
+    void connect_quiet() {
         quiet_.emplace(r_->connect());
         quiet_upstream_.emplace(target_.accept());
-        quiet_->write_all("quiet");
     }
 
     // The stalled target reads again: the noisy client's bytes arrive whole.
@@ -300,10 +300,13 @@ protected:
 
 TEST_F(StalledPairBesideAQuietOne, ClientBufferLimitKeepsRoomForTheQuietClient) {
     ASSERT_NO_FATAL_FAILURE(start(2 * block));
-    EXPECT_GT(get(r_->stats().client_pauses), 0u);
+    // The noisy client fills its share (for good once the kernel buffers are full too).
+    ASSERT_TRUE(poll_until([&] { return get(r_->stats().client_pauses) > 0; }));
     EXPECT_EQ(get(r_->stats().client_buffer_high_water), 2 * block);
+    connect_quiet();
+    quiet_->write_all("quiet");
     // The quiet client is read and forwarded while the stalled pair keeps its two blocks.
-    EXPECT_EQ(quiet_upstream_->read_exact(5, 5s), "quiet");
+    EXPECT_EQ(quiet_upstream_->read_exact(5), "quiet");
     EXPECT_EQ(get(r_->stats().read_pauses), 0u) << "a reader waited for the shared budget";
     EXPECT_LE(r_->service().target_buffers().high_water(), 3 * block);
     expect_the_noisy_bytes_arrive();
@@ -314,11 +317,27 @@ TEST_F(StalledPairBesideAQuietOne, ClientBufferLimitKeepsRoomForTheQuietClient) 
 // read waits for it (what the test above would fail with).
 TEST_F(StalledPairBesideAQuietOne, WithoutClientBufferLimitTheStalledPairStarvesTheQuietOne) {
     ASSERT_NO_FATAL_FAILURE(start(0));
-    EXPECT_EQ(r_->service().target_buffers().bytes_held(), 4 * block);
-    EXPECT_TRUE(poll_until([&] { return r_->service().target_buffers().waiting() == 1; }));
+    auto& pool = r_->service().target_buffers();
+    ASSERT_TRUE(poll_until([&] { return pool.bytes_held() == 4 * block; }));
+    connect_quiet();
+    // Until the kernel buffers behind the stalled target are full, blocks still come back and a
+    // quiet byte may get through; one byte at a time until the quiet reader waits for a block.
+    std::size_t sent = 0;
+    std::string through;
+    for (;;) {
+        quiet_->write_all("q");
+        ++sent;
+        ASSERT_TRUE(poll_until(
+            [&] { return pool.waiting() == 1 || quiet_upstream_->socket().available() > 0; }));
+        if (pool.waiting() == 1)
+            break;
+        ASSERT_EQ(quiet_upstream_->read_available(through, 5s), conn::outcome::data);
+        ASSERT_LT(sent, 1000u) << "the noisy pair never stalled";
+    }
+    EXPECT_EQ(pool.bytes_held(), 4 * block);
     EXPECT_EQ(get(r_->stats().client_pauses), 0u);
     expect_the_noisy_bytes_arrive();
-    EXPECT_EQ(quiet_upstream_->read_exact(5), "quiet");
+    EXPECT_EQ(through + quiet_upstream_->read_exact(sent - through.size()), std::string(sent, 'q'));
 }
 
 TEST(Stream, MaxConnectionsRefusesTheExtraClientOnly) {
