@@ -492,6 +492,44 @@ TEST_F(NoisyClient, WithoutClientBufferLimitTheNoisyClientStarvesTheQuietOne) {
     noisy_writer_.join();
 }
 
+// A client paused by its --client-buffer-limit has no read pending, so funnel does not see it
+// close: the session (and its --max-connections-per-ip slot) stays until the target takes data
+// or the stop's drain timeout closes it (documented beside the flag). The stop stays bounded.
+TEST(Message, AClientClosedWhilePausedByItsBufferLimitEndsWithinTheDrainTimeout) {
+    target_server target{128, 64 << 10};
+    auto c = message_config(target.endpoint(), framing::line);
+    c.upstream_connections = 1;
+    c.max_message_size = 1000;
+    c.buffer_limit = 8 * config::min_read_size;
+    c.client_buffer_limit = 4 * config::min_read_size;
+    c.drain_timeout = config::seconds(0.3);
+    relay r(c);
+    conn client = r.connect();
+    conn upstream = target.accept(); // never reads: what funnel holds is never acknowledged
+    std::string wire;
+    for (std::size_t s = 0; wire.size() < (16u << 20); ++s)
+        wire += "c0 s" + std::to_string(s) + " filling this client's share of the budget\n";
+    // Non-blocking writes between the checks, as far as the kernel takes them, until funnel
+    // pauses the client.
+    client.socket().non_blocking(true);
+    std::size_t written = 0;
+    ASSERT_TRUE(poll_until([&] {
+        error_code ignored;
+        written += client.socket().write_some(
+            net::buffer(wire.data() + written, wire.size() - written), ignored);
+        return get(r.stats().client_pauses) > 0;
+    })) << written
+        << " bytes written";
+    client.reset();
+    EXPECT_EQ(get(r.stats().connections_active), 1u); // still there: nothing reads it
+    const auto start = std::chrono::steady_clock::now();
+    r.stop();
+    // One --drain-timeout for the connections, one for the links, and scheduling slack.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2 * 300ms + 2s);
+    EXPECT_EQ(get(r.stats().connections_active), 0u);
+    EXPECT_TRUE(r.logged("drain timeout: closing 1 connections still open")) << r.log_text();
+}
+
 // A message larger than framing copies out (message_framer::carry_limit) arriving in many small
 // reads pins a whole read block per read, however few bytes each holds: more blocks than
 // --client-buffer-limit at its minimum (a message of --max-message-size in whole blocks). Those
