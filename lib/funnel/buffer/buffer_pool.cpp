@@ -15,7 +15,8 @@ std::size_t chunk::capacity() const {
 void chunk::reset() {
     if (block_)
         std::exchange(pool_, nullptr)->release(std::exchange(block_, nullptr));
-    // After the pool: a reader this wakes finds the block free.
+    // After the pool: a reader this wakes finds the block free. The release may drop the last
+    // reference to the session (its wake-up's lock), destroying it here, on a link strand.
     if (budget_)
         std::exchange(budget_, nullptr)->release();
     size_ = 0;
