@@ -443,14 +443,14 @@ void service::log_stats() {
                                 metrics::get(stats_.spool_messages_dropped));
     log_->info("stats: connections active={} accepted={} refused={} | client bytes in={} "
                "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
-               "paused reads={} connect failures={} resets={} idle timeouts={}{}",
+               "paused reads={} paused clients={} connect failures={} resets={} idle timeouts={}{}",
                metrics::get(stats_.connections_active), metrics::get(stats_.connections_accepted),
                stats_.refused_total(), metrics::get(stats_.bytes_from_clients),
                metrics::get(stats_.bytes_to_targets), metrics::get(stats_.bytes_from_targets),
                metrics::get(stats_.bytes_to_clients), to_targets_.bytes_held(),
                to_targets_.high_water(), to_targets_.byte_limit(), metrics::get(stats_.read_pauses),
-               metrics::get(stats_.connect_failures), metrics::get(stats_.resets),
-               metrics::get(stats_.idle_timeouts), messages);
+               metrics::get(stats_.client_pauses), metrics::get(stats_.connect_failures),
+               metrics::get(stats_.resets), metrics::get(stats_.idle_timeouts), messages);
 }
 
 } // namespace funnel

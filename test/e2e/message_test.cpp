@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <sys/mount.h>
@@ -433,6 +434,180 @@ TEST(Message, StalledTargetHoldsAtMostBufferLimitThenEverythingArrives) {
     EXPECT_EQ(received, clients * per_client);
     EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
     EXPECT_GT(metrics::get(r.stats().read_pauses), 0u);
+}
+
+// --client-buffer-limit (issue 5). A noisy client floods a target that does not read, with a
+// --buffer-limit of 8 read blocks; a quiet client then sends a few messages. Both clients share
+// the one link, so only the budget decides who is read.
+class NoisyClient : public ::testing::Test {
+protected:
+    static constexpr std::size_t noisy_messages = 40000; // ~2 MB, far more than the target takes
+    static constexpr std::size_t quiet_messages = 3;
+    static constexpr std::size_t block = 64 << 10;
+
+    void start(std::size_t client_limit) {
+        c_ = message_config(target_.endpoint(), framing::line);
+        c_.upstream_connections = 1;
+        c_.buffer_limit = 8 * block;
+        c_.max_message_size = 1000;
+        c_.client_buffer_limit = client_limit;
+        r_.emplace(c_);
+        noisy_.emplace(r_->connect());
+        noisy_writer_ = std::thread([this] {
+            std::string wire;
+            for (std::size_t s = 0; s < noisy_messages; ++s)
+                wire += "n s" + std::to_string(s) + " flooding the relay with lines\n";
+            error_code ignored; // fails only if the test ends early and funnel closes it
+            net::write(noisy_->socket(), net::buffer(wire), ignored);
+        });
+        upstream_.emplace(target_.accept());
+    }
+
+    void send_quiet() {
+        quiet_.emplace(r_->connect());
+        for (std::size_t s = 0; s < quiet_messages; ++s)
+            quiet_->write_all("q s" + std::to_string(s) + "\n");
+    }
+
+    // The target reads again: every message of both clients arrives once, in each one's order.
+    void expect_everything_arrives() {
+        std::map<char, std::size_t> next;
+        std::string rest;
+        while (next['n'] < noisy_messages || next['q'] < quiet_messages) {
+            std::string data = rest;
+            if (upstream_->read_available(data, 20s) != conn::outcome::data)
+                break;
+            for (const auto& m : split_lines(data, &rest)) {
+                const auto seq = std::stoul(m.substr(3)); // "n s<seq> ..." or "q s<seq>"
+                ASSERT_EQ(seq, next[m.front()]++) << m;
+            }
+        }
+        EXPECT_EQ(next['n'], noisy_messages);
+        EXPECT_EQ(next['q'], quiet_messages);
+    }
+
+    void TearDown() override {
+        if (noisy_writer_.joinable()) { // ended early: stopping funnel unblocks the writer
+            r_->stop();
+            noisy_writer_.join();
+        }
+        quiet_.reset(); // the clients end their sessions, so that the stop has nothing to drain
+        noisy_.reset();
+    }
+
+    target_server target_{128, 64 << 10};
+    config c_;
+    std::optional<relay> r_;
+    std::optional<conn> noisy_, quiet_, upstream_;
+    std::thread noisy_writer_;
+};
+
+TEST_F(NoisyClient, ClientBufferLimitPausesTheNoisyClientAloneWhileTheQuietOneIsRead) {
+    start(4 * block); // half the budget
+    // The noisy client fills its share and is paused; the budget keeps room for others.
+    ASSERT_TRUE(poll_until([&] { return get(r_->stats().client_pauses) > 0; }));
+    EXPECT_EQ(get(r_->stats().client_buffer_high_water), 4 * block);
+    EXPECT_LE(r_->service().target_buffers().bytes_held(), 4 * block);
+
+    // The quiet client's bytes are read (and its messages framed) while the noisy one waits.
+    const std::uint64_t before = get(r_->stats().bytes_from_clients);
+    send_quiet();
+    EXPECT_TRUE(poll_until([&] {
+        return get(r_->stats().bytes_from_clients) >= before + quiet_messages * 5;
+    })) << "the quiet client was not read";
+    EXPECT_EQ(get(r_->stats().read_pauses), 0u) << "a reader waited for the shared budget";
+    EXPECT_LE(get(r_->stats().client_buffer_high_water), 4 * block);
+
+    expect_everything_arrives();
+    noisy_writer_.join();
+    EXPECT_LE(get(r_->stats().client_buffer_high_water), 4 * block);
+    // The noisy client's share, and a block for each quiet message at most (each may have been
+    // read on its own).
+    EXPECT_LE(r_->service().target_buffers().high_water(), (4 + quiet_messages) * block);
+}
+
+// The same without the limit: the noisy client takes the whole budget and the quiet one waits
+// behind it (what the test above would fail with).
+TEST_F(NoisyClient, WithoutClientBufferLimitTheNoisyClientStarvesTheQuietOne) {
+    start(0);
+    ASSERT_TRUE(poll_until([&] { return r_->service().target_buffers().waiting() > 0; }));
+    EXPECT_EQ(r_->service().target_buffers().high_water(), c_.buffer_limit);
+    send_quiet();
+    // The quiet client's reader parks behind the noisy one's: neither is read.
+    EXPECT_TRUE(poll_until([&] { return r_->service().target_buffers().waiting() >= 2; }));
+    EXPECT_EQ(get(r_->stats().client_pauses), 0u);
+    EXPECT_EQ(get(r_->stats().client_buffer_high_water), 0u);
+
+    expect_everything_arrives();
+    noisy_writer_.join();
+}
+
+// A client paused by its --client-buffer-limit has no read pending, so funnel does not see it
+// close: the session (and its --max-connections-per-ip slot) stays until the target takes data
+// or the stop's drain timeout closes it (documented beside the flag). The stop stays bounded.
+TEST(Message, AClientClosedWhilePausedByItsBufferLimitEndsWithinTheDrainTimeout) {
+    target_server target{128, 64 << 10};
+    auto c = message_config(target.endpoint(), framing::line);
+    c.upstream_connections = 1;
+    c.max_message_size = 1000;
+    c.buffer_limit = 8 * config::min_read_size;
+    c.client_buffer_limit = 4 * config::min_read_size;
+    c.drain_timeout = config::seconds(0.3);
+    relay r(c);
+    conn client = r.connect();
+    conn upstream = target.accept(); // never reads: what funnel holds is never acknowledged
+    std::string wire;
+    for (std::size_t s = 0; wire.size() < (16u << 20); ++s)
+        wire += "c0 s" + std::to_string(s) + " filling this client's share of the budget\n";
+    // Non-blocking writes between the checks, as far as the kernel takes them, until funnel
+    // pauses the client.
+    client.socket().non_blocking(true);
+    std::size_t written = 0;
+    ASSERT_TRUE(poll_until([&] {
+        error_code ignored;
+        written += client.socket().write_some(
+            net::buffer(wire.data() + written, wire.size() - written), ignored);
+        return get(r.stats().client_pauses) > 0;
+    })) << written
+        << " bytes written";
+    client.reset();
+    EXPECT_EQ(get(r.stats().connections_active), 1u); // still there: nothing reads it
+    const auto start = std::chrono::steady_clock::now();
+    r.stop();
+    // One --drain-timeout for the connections, one for the links, and scheduling slack.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2 * 300ms + 2s);
+    EXPECT_EQ(get(r.stats().connections_active), 0u);
+    EXPECT_TRUE(r.logged("drain timeout: closing 1 connections still open")) << r.log_text();
+}
+
+// A message larger than framing copies out (message_framer::carry_limit) arriving in many small
+// reads pins a whole read block per read, however few bytes each holds: more blocks than
+// --client-buffer-limit at its minimum (a message of --max-message-size in whole blocks). Those
+// blocks are freed only when the message completes, so the client must not be paused for them.
+TEST(Message, AMessageInManySmallReadsIsNotPausedByItsOwnClientBufferLimit) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.upstream_connections = 1;
+    c.max_message_size = 1 << 20;
+    c.client_buffer_limit = c.max_message_size + 2 * config::min_read_size; // the minimum
+    c.idle_timeout = config::seconds(30); // on, as in production; far beyond the test
+    relay r(c);
+    const std::size_t reads = 2 * c.client_buffer_limit / config::min_read_size; // 36 > 18 blocks
+    const std::string message = "c0 s0 " + std::string(reads * 5000, 'x');
+    const std::string wire = message + "\n";
+    conn client = r.connect();
+    const std::size_t piece = 5000;
+    for (std::size_t pos = 0; pos < wire.size(); pos += piece) {
+        client.write_all(std::string_view(wire).substr(pos, piece));
+        // One read per write: the next write waits until funnel has read this one.
+        const std::size_t sent = std::min(wire.size(), pos + piece);
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().bytes_from_clients) >= sent; }))
+            << "funnel stopped reading the client at " << get(r.stats().bytes_from_clients)
+            << " of " << sent << " bytes (" << get(r.stats().client_pauses) << " pauses)";
+    }
+    client.shutdown_send();
+    EXPECT_EQ(client.wait_for_end(), conn::outcome::eof);
+    expect_all_delivered(sink, framing::line, {{message}});
 }
 
 TEST(Message, IdleTimeoutClosesAQuietClientAfterDeliveringItsMessages) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -249,6 +250,94 @@ TEST(Stream, StalledTargetHoldsAtMostBufferLimitAndLosesNothing) {
         w.join();
     EXPECT_LE(r.service().target_buffers().high_water(), c.buffer_limit);
     EXPECT_GT(get(r.stats().read_pauses), 0u);
+}
+
+// --client-buffer-limit (issue 5) in stream mode. A noisy client's target stops reading; a
+// quiet client with a target that reads then sends a few bytes. --buffer-limit is 4 read blocks,
+// as many as one session's window: without the limit, the stalled pair holds all of them.
+class StalledPairBesideAQuietOne : public ::testing::Test {
+protected:
+    static constexpr std::size_t block = 64 << 10;      // the read size with a budget under 4 MiB
+    static constexpr std::size_t noisy_bytes = 8 << 20; // more than the kernel buffers
+
+    void start(std::size_t client_limit) {
+        auto c = relay_config(target_.endpoint());
+        c.buffer_limit = 4 * block;
+        c.client_buffer_limit = client_limit;
+        r_.emplace(c);
+        noisy_.emplace(r_->connect());
+        noisy_upstream_.emplace(target_.accept()); // never reads until the end
+        writer_ = std::thread([this] {
+            error_code ignored; // fails only if the test ends early and funnel resets it
+            net::write(noisy_->socket(), net::buffer(payload_), ignored);
+        });
+    }
+
+    void connect_quiet() {
+        quiet_.emplace(r_->connect());
+        quiet_upstream_.emplace(target_.accept());
+    }
+
+    // The stalled target reads again: the noisy client's bytes arrive whole.
+    void expect_the_noisy_bytes_arrive() {
+        EXPECT_TRUE(noisy_upstream_->read_exact(noisy_bytes, 60s) == payload_);
+        writer_.join();
+    }
+
+    void TearDown() override {
+        if (writer_.joinable()) { // ended early: resetting the target unblocks the writer
+            noisy_upstream_->reset();
+            writer_.join();
+        }
+    }
+
+    const std::string payload_ = random_bytes(noisy_bytes, 77);
+    target_server target_{128, 64 << 10};
+    std::optional<relay> r_;
+    std::optional<conn> noisy_, noisy_upstream_, quiet_, quiet_upstream_;
+    std::thread writer_;
+};
+
+TEST_F(StalledPairBesideAQuietOne, ClientBufferLimitKeepsRoomForTheQuietClient) {
+    ASSERT_NO_FATAL_FAILURE(start(2 * block));
+    // The noisy client fills its share (for good once the kernel buffers are full too).
+    ASSERT_TRUE(poll_until([&] { return get(r_->stats().client_pauses) > 0; }));
+    EXPECT_EQ(get(r_->stats().client_buffer_high_water), 2 * block);
+    connect_quiet();
+    quiet_->write_all("quiet");
+    // The quiet client is read and forwarded while the stalled pair keeps its two blocks.
+    EXPECT_EQ(quiet_upstream_->read_exact(5), "quiet");
+    EXPECT_EQ(get(r_->stats().read_pauses), 0u) << "a reader waited for the shared budget";
+    EXPECT_LE(r_->service().target_buffers().high_water(), 3 * block);
+    expect_the_noisy_bytes_arrive();
+    EXPECT_EQ(get(r_->stats().client_buffer_high_water), 2 * block);
+}
+
+// The same without the limit: the stalled pair holds the whole budget, and the quiet client's
+// read waits for it (what the test above would fail with).
+TEST_F(StalledPairBesideAQuietOne, WithoutClientBufferLimitTheStalledPairStarvesTheQuietOne) {
+    ASSERT_NO_FATAL_FAILURE(start(0));
+    auto& pool = r_->service().target_buffers();
+    ASSERT_TRUE(poll_until([&] { return pool.bytes_held() == 4 * block; }));
+    connect_quiet();
+    // Until the kernel buffers behind the stalled target are full, blocks still come back and a
+    // quiet byte may get through; one byte at a time until the quiet reader waits for a block.
+    std::size_t sent = 0;
+    std::string through;
+    for (;;) {
+        quiet_->write_all("q");
+        ++sent;
+        ASSERT_TRUE(poll_until(
+            [&] { return pool.waiting() == 1 || quiet_upstream_->socket().available() > 0; }));
+        if (pool.waiting() == 1)
+            break;
+        ASSERT_EQ(quiet_upstream_->read_available(through, 5s), conn::outcome::data);
+        ASSERT_LT(sent, 1000u) << "the noisy pair never stalled";
+    }
+    EXPECT_EQ(pool.bytes_held(), 4 * block);
+    EXPECT_EQ(get(r_->stats().client_pauses), 0u);
+    expect_the_noisy_bytes_arrive();
+    EXPECT_EQ(through + quiet_upstream_->read_exact(sent - through.size()), std::string(sent, 'q'));
 }
 
 TEST(Stream, MaxConnectionsRefusesTheExtraClientOnly) {

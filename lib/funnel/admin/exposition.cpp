@@ -155,6 +155,13 @@ std::string render_exposition(const exposition_input& in) {
             in.buffer_limit_bytes);
     w.counter("funnel_read_pauses_total", "Client reads parked because --buffer-limit was reached.",
               m.read_pauses);
+    w.counter("funnel_client_pauses_total",
+              "Times one client's reads were paused because it held --client-buffer-limit.",
+              m.client_pauses);
+    w.gauge("funnel_client_buffered_bytes_peak",
+            "The most bytes of read blocks one client has held at once in one direction "
+            "(bounded by --client-buffer-limit; 0 while it is off).",
+            metrics::get(m.client_buffer_high_water));
 
     // The disk spool.
     w.gauge("funnel_spool_bytes", "Message mode: bytes of the disk spool's files (--spool-dir).",

@@ -1,5 +1,7 @@
 #include "funnel/buffer/buffer_pool.hpp"
 
+#include "funnel/buffer/client_budget.hpp"
+
 #include <boost/assert.hpp>
 
 #include <algorithm>
@@ -13,7 +15,17 @@ std::size_t chunk::capacity() const {
 void chunk::reset() {
     if (block_)
         std::exchange(pool_, nullptr)->release(std::exchange(block_, nullptr));
+    // After the pool: a reader this wakes finds the block free. The release may drop the last
+    // reference to the session (its wake-up's lock), destroying it here, on a link strand.
+    if (budget_)
+        std::exchange(budget_, nullptr)->release();
     size_ = 0;
+}
+
+void chunk::charge_to(std::shared_ptr<client_budget> budget) {
+    BOOST_ASSERT(block_ && !budget_ && budget);
+    budget->charge();
+    budget_ = std::move(budget);
 }
 
 buffer_pool::buffer_pool(std::size_t block_size, std::size_t byte_limit)

@@ -6,17 +6,22 @@
 //
 // A chunk read from a socket carries the steady_clock time its read completed (arrived()), the
 // start of funnel_forward_latency_seconds.
+//
+// With --client-buffer-limit, a chunk read for a client is also charged to that client's
+// client_budget (charge_to()), and giving the block back gives it back there as well.
 
 #include <boost/asio/buffer.hpp>
 #include <boost/assert.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <utility>
 
 namespace funnel {
 
 class buffer_pool;
+class client_budget;
 
 class chunk {
 public:
@@ -25,7 +30,8 @@ public:
 
     chunk(chunk&& other) noexcept
         : block_(std::exchange(other.block_, nullptr)), size_(std::exchange(other.size_, 0)),
-          pool_(std::exchange(other.pool_, nullptr)), arrived_(other.arrived_) {}
+          pool_(std::exchange(other.pool_, nullptr)), arrived_(other.arrived_),
+          budget_(std::move(other.budget_)) {}
     chunk& operator=(chunk&& other) noexcept {
         if (this != &other) {
             reset();
@@ -33,6 +39,7 @@ public:
             size_ = std::exchange(other.size_, 0);
             pool_ = std::exchange(other.pool_, nullptr);
             arrived_ = other.arrived_;
+            budget_ = std::move(other.budget_);
         }
         return *this;
     }
@@ -54,6 +61,9 @@ public:
     // When the read that filled it completed; set by chunk_reader.
     time_point arrived() const { return arrived_; }
     void set_arrived(time_point t) { arrived_ = t; }
+    // Charges the block to `budget` (client_budget::charge) until the chunk gives it back; on
+    // the executor of the budget's reader, once per chunk.
+    void charge_to(std::shared_ptr<client_budget> budget);
 
     void reset();
 
@@ -65,6 +75,7 @@ private:
     std::size_t size_ = 0;
     buffer_pool* pool_ = nullptr;
     time_point arrived_{};
+    std::shared_ptr<client_budget> budget_; // null unless charged to a client
 };
 
 } // namespace funnel

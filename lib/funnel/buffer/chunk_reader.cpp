@@ -7,12 +7,26 @@ namespace funnel {
 void chunk_reader::start() {
     if (reading_ || ended_)
         return;
-    if (window_full()) {
+    if (client_limit_ != 0 && !budget_) {
+        budget_ = std::make_shared<client_budget>(
+            client_limit_, pool_.block_size(),
+            [this, owner = std::weak_ptr<void>(sink_.keepalive())] {
+                if (auto keep = owner.lock()) // else the reader is gone with its owner
+                    wake(std::move(keep));
+            });
+    }
+    if (held_back()) {
         starved_.store(true);
-        if (window_full())
-            return;            // credit() will see starved_ and post a resume
+        if (held_back()) { // credit() or the budget's release will see starved_ and wake us
+            if (budget_holds_back() && !paused_keep_) {
+                paused_keep_ = sink_.keepalive();
+                metrics::add(stats_.client_pauses, 1);
+            }
+            return;
+        }
         starved_.store(false); // it came meanwhile; a resume it may have posted is harmless
     }
+    paused_keep_.reset(); // the caller holds the owner too
     reading_ = true;
     if (expect_more_)
         acquire_and_read();
@@ -26,11 +40,17 @@ void chunk_reader::credit(std::size_t chunks) {
         net::post(socket_.get_executor(), [this, keep = sink_.keepalive()] { start(); });
 }
 
+void chunk_reader::wake(std::shared_ptr<void> keep) {
+    if (starved_.exchange(false))
+        net::post(socket_.get_executor(), [this, keep = std::move(keep)] { start(); });
+}
+
 void chunk_reader::stop() {
     if (ended_)
         return;
     ended_ = true;
     pool_.cancel(this);
+    paused_keep_.reset(); // the caller holds the owner too
 }
 
 void chunk_reader::end(error_code ec) {
@@ -58,7 +78,7 @@ void chunk_reader::acquire_and_read() {
         read_into(std::move(c));
         return;
     }
-    metrics::add(pauses_, 1);
+    metrics::add(stats_.read_pauses, 1);
     parked_ = true;
     // The waiter keeps the owner alive until it is granted or stop() cancels it.
     pool_.async_acquire(
@@ -85,6 +105,10 @@ void chunk_reader::read_into(chunk c) {
     }
     c.set_size(n);
     c.set_arrived(std::chrono::steady_clock::now()); // one vDSO clock read per read
+    if (budget_) {
+        c.charge_to(budget_);
+        metrics::raise(stats_.client_buffer_high_water, budget_->held());
+    }
     expect_more_ = n == c.capacity();
     ++handed_out_;
     sink_.on_chunk(std::move(c));

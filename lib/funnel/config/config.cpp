@@ -62,11 +62,14 @@ std::string describe(const config& c) {
                                          c.log_file, c.log_file_size, c.log_file_count);
     return fmt::format("mode={}{} listen={} target={} workers={} max-connections={} "
                        "max-connections-per-ip={} allow={} deny={} refuse-when-full={} "
-                       "idle-timeout={}s buffer-limit={} connect-timeout={}s drain-timeout={}s "
+                       "idle-timeout={}s buffer-limit={} client-buffer-limit={} "
+                       "connect-timeout={}s drain-timeout={}s "
                        "stats-interval={}s log-level={} log-format={}{} metrics-listen={}",
                        to_string(c.mode), message, listen, c.target.to_string(), c.workers,
                        c.max_connections, c.max_connections_per_ip, join(c.allow), join(c.deny),
                        c.refuse_when_full, c.idle_timeout.count(), c.buffer_limit,
+                       c.client_buffer_limit == 0 ? std::string("off")
+                                                  : std::to_string(c.client_buffer_limit),
                        c.connect_timeout.count(), c.drain_timeout.count(), c.stats_interval.count(),
                        to_string(c.level), to_string(c.format), log_file,
                        c.metrics_listen ? c.metrics_listen->to_string() : "off");

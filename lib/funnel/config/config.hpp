@@ -77,6 +77,9 @@ struct config {
     bool refuse_when_full = false;          // stop accepting while --buffer-limit is spent
     seconds idle_timeout{0};                // 0 = off
     std::size_t buffer_limit = std::size_t{64} << 20; // bytes held for targets, all clients
+    // The most of buffer_limit one client may hold; 0 = off (one client may take all of it).
+    // Checked: at least read_size(), at most buffer_limit (message mode: also one whole message).
+    std::size_t client_buffer_limit = 0;
     seconds connect_timeout{5};
     seconds drain_timeout{10};
     seconds stats_interval{60}; // 0 = off

@@ -226,6 +226,11 @@ struct option_set {
             ("buffer-limit", text("BYTES"),
              "bytes held for the target, all clients together; at least 64KiB, the size of "
              "one read buffer (default: 64MiB)") //
+            ("client-buffer-limit", text("BYTES"),
+             "the most of --buffer-limit one client may hold: a client holding it has its "
+             "reads paused alone while the others go on; 0 = off, else at least one read "
+             "buffer and at most --buffer-limit (message mode: at least --max-message-size + "
+             "128KiB) (default: 0)") //
             ("connect-timeout", text("SECONDS"),
              "give up one attempt to connect to the target after this long; more than 0 "
              "(default: 5)") //
@@ -652,6 +657,19 @@ config build_config(const std::vector<source>& sources) {
         }
     }
 
+    if (const auto g = pick(sources, "client-buffer-limit")) {
+        cfg.client_buffer_limit = parse_size(g->value(), g->where);
+        const std::size_t block = cfg.read_size();
+        if (cfg.client_buffer_limit != 0 && cfg.client_buffer_limit < block) {
+            fail(g->where, quote(trim(g->value())) + " is below the minimum of one read buffer (" +
+                               std::to_string(block >> 10) + "KiB here); 0 turns it off");
+        }
+        if (cfg.client_buffer_limit > cfg.buffer_limit) {
+            fail(g->where, quote(trim(g->value())) + " is more than --buffer-limit " +
+                               std::to_string(cfg.buffer_limit));
+        }
+    }
+
     if (const auto g = pick(sources, "connect-timeout")) {
         cfg.connect_timeout = parse_seconds(g->value(), g->where);
         if (cfg.connect_timeout.count() <= 0) {
@@ -767,15 +785,19 @@ config build_config(const std::vector<source>& sources) {
     }
     cfg.metrics_listen = parse_metrics_listen(sources);
 
-    // A message is held whole until its last byte arrives, in read buffers from the budget: one
-    // that cannot fit in the budget could never be completed.
+    // A message is held whole until its last byte arrives, in read buffers from the budget (and
+    // from its client's share of it): one that cannot fit there could never be completed.
     const std::size_t largest_message_held = cfg.max_message_size + 2 * config::min_read_size;
-    if (cfg.mode == relay_mode::message && cfg.buffer_limit < largest_message_held) {
-        throw config_error("--buffer-limit " + std::to_string(cfg.buffer_limit) +
-                           " cannot hold one message of --max-message-size " +
-                           std::to_string(cfg.max_message_size) + " (needs at least " +
-                           std::to_string(largest_message_held) + " bytes)");
-    }
+    const auto check_holds_a_message = [&](std::string_view flag, std::size_t limit) {
+        if (cfg.mode == relay_mode::message && limit != 0 && limit < largest_message_held) {
+            throw config_error(std::string(flag) + " " + std::to_string(limit) +
+                               " cannot hold one message of --max-message-size " +
+                               std::to_string(cfg.max_message_size) + " (needs at least " +
+                               std::to_string(largest_message_held) + " bytes)");
+        }
+    };
+    check_holds_a_message("--buffer-limit", cfg.buffer_limit);
+    check_holds_a_message("--client-buffer-limit", cfg.client_buffer_limit);
     // Each link's share of the spool must hold the largest message as one record (its framing
     // and the record and segment headers included).
     const std::size_t spool_share_needed = cfg.max_message_size + config::min_read_size;

@@ -1,5 +1,7 @@
 #include "funnel/message/message_framer.hpp"
 
+#include <utility>
+
 namespace funnel {
 
 namespace {
@@ -85,6 +87,15 @@ void message_framer::complete_message(message_batch& batch, std::size_t length) 
     ++batch.messages;
     ++messages_;
     partial_.clear();
+}
+
+std::size_t message_framer::pinned_blocks() const {
+    std::size_t blocks = 0;
+    const chunk* last = nullptr;
+    for (const piece& p : partial_) // a block's pieces are next to each other
+        if (std::exchange(last, p.block.get()) != p.block.get())
+            ++blocks;
+    return blocks;
 }
 
 void message_framer::carry_small_partial() {

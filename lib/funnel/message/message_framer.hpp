@@ -53,6 +53,10 @@ public:
     // message being skipped): the client owes us the rest.
     bool inside_message() const { return decoder_.at_eof().kind != frame_decoder::eof_kind::clean; }
     std::uint64_t messages() const { return messages_; }
+    // The read blocks the unfinished message holds: one per read once it is over carry_limit,
+    // however few of its bytes each read brought. Only its completion (or the stream's end)
+    // frees them.
+    std::size_t pinned_blocks() const;
 
 private:
     struct piece {

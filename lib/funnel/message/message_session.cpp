@@ -13,7 +13,7 @@ message_session::message_session(tcp::socket client, std::shared_ptr<upstream_li
                                  chunk_outbox& outbox, session_context& ctx, std::uint64_t id)
     : ctx_(ctx), id_(id), peer_(remote_text(client)), link_(std::move(link)), outbox_(outbox),
       client_(std::move(client)),
-      reader_(client_, ctx.to_targets, window, *this, ctx.stats.read_pauses),
+      reader_(client_, ctx.to_targets, window, *this, ctx.stats, ctx.cfg.client_buffer_limit),
       idle_timer_(ctx.io_ex),
       framer_(ctx.cfg.message_framing, ctx.cfg.max_message_size, ctx.cfg.oversize) {
     metrics::add(ctx_.stats.connections_active, 1);
@@ -93,7 +93,11 @@ void message_session::arm_idle_timer() {
             return;
         const auto now = std::chrono::steady_clock::now();
         // A client held back by backpressure is neither idle nor slow: it waits for us, and what
-        // it sent is in our socket's receive buffer.
+        // it sent is in our socket's receive buffer. That holds for its own --client-buffer-limit
+        // too: the reader is paused by it only while some of the blocks the client holds are not
+        // its unfinished message's (chunk_reader::pinned_blocks), i.e. the target, not the
+        // client, owes the release; blocks only the client could free never pause it, so its
+        // message clock runs and a trickling client is still closed.
         if (self->reader_.paused())
             self->last_activity_ = self->excused_until_ = now;
         // close(), not finish(): an unfinished message is counted and logged as cut short.
@@ -141,6 +145,8 @@ void message_session::frame(std::shared_ptr<const chunk> block) {
         }
     }
     block.reset(); // a chunk that held only whole messages is now the batches' alone
+    // Before the credit, which wakes a reader this lets go (chunk_reader::pinned_blocks).
+    pinned_blocks_.store(framer_.pinned_blocks(), std::memory_order_seq_cst);
     reader_.credit(1);
 }
 
@@ -159,6 +165,7 @@ void message_session::note_message_boundary(bool completed_one,
 void message_session::end_of_stream(bool clean, std::chrono::steady_clock::time_point at) {
     stream_closed_ = true;
     auto out = framer_.finish(clean);
+    pinned_blocks_.store(0, std::memory_order_seq_cst);
     out.batch.arrived = at;
     if (out.truncated) {
         metrics::add(ctx_.stats.messages_truncated, 1);

@@ -9,7 +9,9 @@
 // Pinning a client to one link keeps its messages in order; messages of different clients meet
 // only whole, in the link's queue. A message is queued only when its last byte has arrived, so
 // it is never cut and never interleaved; its bytes stay in the chunks they were read into (the
-// budget of --buffer-limit) until the target's kernel has acknowledged them.
+// budget of --buffer-limit) until the target's kernel has acknowledged them. With
+// --client-buffer-limit they also count against this client's share (client_budget, released
+// on the link's strand with the chunk): a client holding its share is paused alone.
 //
 // How a stream becomes whole messages, and what happens to its end, is message_framer's job.
 //
@@ -55,6 +57,9 @@ private:
     void on_chunk(chunk c) override;
     void on_read_end(error_code ec) override;
     std::shared_ptr<void> keepalive() override { return shared_from_this(); }
+    std::size_t pinned_blocks() const override {
+        return pinned_blocks_.load(std::memory_order_seq_cst);
+    }
 
     // On the link's strand.
     // `at`: when the io thread saw the end, which completes a last line without its '\n'.
@@ -90,6 +95,10 @@ private:
     // how long one message may take to arrive, so that a client trickling a byte at a time
     // (slowloris) cannot hold a read buffer forever.
     std::atomic<std::int64_t> inside_message_since_{0};
+    // Written on the link strand before each credit, read by the reader (io thread): the blocks
+    // the unfinished message holds (message_framer::pinned_blocks), which --client-buffer-limit
+    // must not pause the client for (chunk_reader).
+    std::atomic<std::size_t> pinned_blocks_{0};
     // link strand
     message_framer framer_;
     bool stream_closed_ = false;

@@ -50,6 +50,9 @@ struct metrics {
     alignas(64) counter bytes_from_targets{0}; // read from targets (stream mode replies)
     alignas(64) counter bytes_to_clients{0};   // written to clients
     alignas(64) counter read_pauses{0};        // reads parked because --buffer-limit was reached
+    alignas(64) counter client_pauses{0};      // clients paused at --client-buffer-limit (episodes)
+    // Gauge: the most bytes one client has held at once (--client-buffer-limit on; else 0).
+    alignas(64) counter client_buffer_high_water{0};
     // Message mode.
     alignas(64) counter messages_in{0};        // whole messages framed from clients
     alignas(64) counter messages_out{0};       // messages the target's kernel acknowledged
@@ -84,6 +87,12 @@ struct metrics {
 
     static void add(counter& c, std::uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
     static void sub(counter& c, std::uint64_t n) { c.fetch_sub(n, std::memory_order_relaxed); }
+    // A high-water mark: c becomes n if n is more.
+    static void raise(counter& c, std::uint64_t n) {
+        std::uint64_t seen = c.load(std::memory_order_relaxed);
+        while (seen < n && !c.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
+        }
+    }
     static std::uint64_t get(const counter& c) { return c.load(std::memory_order_relaxed); }
 
     counter& refused(refusal why) {

@@ -12,7 +12,9 @@
 // way across is post(), except credit, which is an atomic count that posts only to wake a reader
 // waiting for it (chunk_reader). A reader keeps at most `window` chunks in flight and waits for
 // credit before reading more; every chunk also comes from a byte-bounded pool, so a target that
-// stops reading stops the client's reads (TCP backpressure) instead of growing memory.
+// stops reading stops the client's reads (TCP backpressure) instead of growing memory. With
+// --client-buffer-limit each direction's reader also stops at that many bytes of its pool held
+// for this session (client_budget), so that one stalled pair cannot take a whole pool.
 //
 // Half-close travels across: EOF read on one end becomes shutdown(send) on the other once
 // everything before it is written. An end closes when both of its directions are done. A read
@@ -59,7 +61,7 @@ private:
     struct end final : chunk_reader::sink {
         end(stream_session& s, tcp::socket sock, const char* n, buffer_pool& pool)
             : session(s), socket(std::move(sock)), name(n),
-              reader(socket, pool, window, *this, s.ctx_.stats.read_pauses) {}
+              reader(socket, pool, window, *this, s.ctx_.stats, s.ctx_.cfg.client_buffer_limit) {}
         void on_chunk(chunk c) override { session.on_chunk(*this, std::move(c)); }
         void on_read_end(error_code ec) override { session.on_read_end(*this, ec); }
         std::shared_ptr<void> keepalive() override { return session.shared_from_this(); }

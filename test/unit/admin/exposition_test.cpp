@@ -76,6 +76,8 @@ TEST_F(Exposition, EveryFixedNameHasHelpTypeAndSample) {
         {"funnel_connection_resets_total", "counter"},
         {"funnel_accept_errors_total", "counter"},
         {"funnel_read_pauses_total", "counter"},
+        {"funnel_client_pauses_total", "counter"},
+        {"funnel_client_buffered_bytes_peak", "gauge"},
         {"funnel_accept_pauses_total", "counter"},
         {"funnel_buffer_limit_bytes", "gauge"},
         {"funnel_buffered_reply_bytes", "gauge"},
@@ -125,6 +127,9 @@ TEST_F(Exposition, CountersShowTheirValues) {
     metrics::add(stats_.spool_messages_written, 60);
     metrics::add(stats_.spool_records_replayed, 5);
     metrics::add(stats_.spool_messages_replayed, 50);
+    metrics::add(stats_.client_pauses, 7);
+    metrics::raise(stats_.client_buffer_high_water, 131072);
+    metrics::raise(stats_.client_buffer_high_water, 65536); // a peak only rises
     const auto e = parse(render());
     EXPECT_EQ(e.samples.at("funnel_connections_accepted_total"), "12");
     EXPECT_EQ(e.samples.at("funnel_connections_open"), "3");
@@ -136,6 +141,8 @@ TEST_F(Exposition, CountersShowTheirValues) {
     EXPECT_EQ(e.samples.at("funnel_upstream_reconnects_total"), "1");
     EXPECT_EQ(e.samples.at("funnel_upstream_connections_up"), "4");
     EXPECT_EQ(e.samples.at("funnel_worker_queue_depth"), "5");
+    EXPECT_EQ(e.samples.at("funnel_client_pauses_total"), "7");
+    EXPECT_EQ(e.samples.at("funnel_client_buffered_bytes_peak"), "131072");
     EXPECT_EQ(e.samples.at("funnel_buffered_bytes"), "196608");
     EXPECT_EQ(e.samples.at("funnel_buffered_reply_bytes"), "65536");
     EXPECT_EQ(e.samples.at("funnel_buffer_limit_bytes"), "67108864");

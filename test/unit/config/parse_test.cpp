@@ -106,6 +106,7 @@ TEST(ParseDefaults, MinimalCommandLineGetsEveryDefault) {
     EXPECT_FALSE(c.refuse_when_full);
     EXPECT_EQ(c.idle_timeout.count(), 0.0);
     EXPECT_EQ(c.buffer_limit, std::size_t{64} << 20);
+    EXPECT_EQ(c.client_buffer_limit, 0u);
     EXPECT_EQ(c.connect_timeout.count(), 5.0);
     EXPECT_EQ(c.drain_timeout.count(), 10.0);
     EXPECT_EQ(c.stats_interval.count(), 60.0);
@@ -218,6 +219,40 @@ TEST(ParseFlags, BufferLimitMinimumIsOneReadBuffer) {
     const std::string error = error_of(with_minimal({"--buffer-limit", "65535"}));
     EXPECT_NE(error.find("--buffer-limit"), std::string::npos) << error;
     EXPECT_NE(error.find("64KiB"), std::string::npos) << error;
+}
+
+// --client-buffer-limit: 0 (off) or one read block up to --buffer-limit, from every source.
+TEST(ParseFlags, ClientBufferLimitIsOffOrOneReadBlockUpToTheBufferLimit) {
+    EXPECT_EQ(parse(with_minimal({"--client-buffer-limit", "0"})).cfg.client_buffer_limit, 0u);
+    EXPECT_EQ(parse(with_minimal({"--client-buffer-limit", "8MiB"})).cfg.client_buffer_limit,
+              std::size_t{8} << 20);
+    EXPECT_EQ(parse(with_minimal(), {"FUNNEL_CLIENT_BUFFER_LIMIT=1MiB"}).cfg.client_buffer_limit,
+              std::size_t{1} << 20);
+    // The whole budget is allowed (the same as off, but said explicitly).
+    EXPECT_EQ(parse(with_minimal({"--buffer-limit", "1MiB", "--client-buffer-limit", "1MiB"}))
+                  .cfg.client_buffer_limit,
+              std::size_t{1} << 20);
+    // One read block: 64 KiB with a small budget, 256 KiB in stream mode with a large one.
+    EXPECT_EQ(parse(with_minimal({"--buffer-limit", "1MiB", "--client-buffer-limit", "64KiB"}))
+                  .cfg.client_buffer_limit,
+              config::min_read_size);
+    EXPECT_EQ(error_of(with_minimal({"--client-buffer-limit", "64KiB"})),
+              "--client-buffer-limit: '64KiB' is below the minimum of one read buffer (256KiB "
+              "here); 0 turns it off");
+    EXPECT_EQ(error_of(with_minimal({"--buffer-limit", "1MiB", "--client-buffer-limit", "1000"})),
+              "--client-buffer-limit: '1000' is below the minimum of one read buffer (64KiB "
+              "here); 0 turns it off");
+    EXPECT_EQ(error_of(with_minimal({"--buffer-limit", "1MiB", "--client-buffer-limit", "2MiB"})),
+              "--client-buffer-limit: '2MiB' is more than --buffer-limit 1048576");
+    EXPECT_EQ(error_of(with_minimal({"--client-buffer-limit", "-1"})),
+              "--client-buffer-limit: '-1' is not a size (use bytes or a number with KiB, MiB or "
+              "GiB)");
+    // Shown by describe(), so by --check-config and the start line.
+    EXPECT_NE(funnel::describe(parse(with_minimal()).cfg).find(" client-buffer-limit=off "),
+              std::string::npos);
+    EXPECT_NE(funnel::describe(parse(with_minimal({"--client-buffer-limit", "1MiB"})).cfg)
+                  .find(" client-buffer-limit=1048576 "),
+              std::string::npos);
 }
 
 TEST(ParseFlags, MissingTargetOrListen) {
@@ -675,6 +710,7 @@ TEST_F(ParseConfigFile, KeysSetOptionsAndListenMayRepeat) {
                                                  "listen = [::1]:9000, localhost:0\n"
                                                  "target = 127.0.0.1:7000\n"
                                                  "buffer-limit = 2 MiB\n"
+                                                 "client-buffer-limit = 512 KiB\n"
                                                  "drain-timeout = 1.5s\n"
                                                  "log-level = warn\n");
     const parse_result r = parse({"--config", path});
@@ -683,6 +719,7 @@ TEST_F(ParseConfigFile, KeysSetOptionsAndListenMayRepeat) {
               (std::vector<host_port>{{"127.0.0.1", 9000}, {"::1", 9000}, {"localhost", 0}}));
     EXPECT_EQ(r.cfg.target, (host_port{"127.0.0.1", 7000}));
     EXPECT_EQ(r.cfg.buffer_limit, std::size_t{2} << 20);
+    EXPECT_EQ(r.cfg.client_buffer_limit, std::size_t{512} << 10);
     EXPECT_DOUBLE_EQ(r.cfg.drain_timeout.count(), 1.5);
     EXPECT_EQ(r.cfg.level, funnel::log_level::warn);
 }
@@ -1101,6 +1138,10 @@ TEST(ParseInvalid, ErrorsNameTheOptionAndTheValue) {
         {with_minimal({"--buffer-limit", "-5"}), {}, "--buffer-limit: '-5' is not a size"},
         {with_minimal({"--buffer-limit", "1000"}), {}, "--buffer-limit: '1000' is below"},
         {with_minimal({"--buffer-limit", ""}), {}, "--buffer-limit: empty value"},
+        {with_minimal({"--client-buffer-limit", "x"}), {}, "--client-buffer-limit: 'x' is not"},
+        {with_minimal({"--client-buffer-limit", "1GiB"}),
+         {},
+         "--client-buffer-limit: '1GiB' is more than --buffer-limit"},
         {with_minimal({"--workers", "-1"}), {}, "--workers: '-1'"},
         {with_minimal({"--workers", "abc"}), {}, "--workers: 'abc'"},
         {with_minimal({"--workers", "5000"}), {}, "--workers: '5000' is more than the maximum"},
@@ -1233,6 +1274,26 @@ TEST(ParseMessageModeLimits, BufferLimitMustHoldTheLargestMessage) {
                                  "--target", "127.0.0.1:9",    "--max-message-size",
                                  "1MiB",     "--buffer-limit", "1MiB"};
     EXPECT_NO_THROW(parse_command_line(static_cast<int>(std::size(stream_argv)), stream_argv, {}));
+}
+
+// A client paused while it holds part of a message could never complete it.
+TEST(ParseMessageModeLimits, ClientBufferLimitMustHoldTheLargestMessage) {
+    const char* argv[] = {
+        "funnel", "--listen", "127.0.0.1:0",        "--target", "127.0.0.1:9",
+        "--mode", "message",  "--max-message-size", "1MiB",     "--client-buffer-limit",
+        "1MiB"};
+    try {
+        parse_command_line(static_cast<int>(std::size(argv)), argv, {});
+        FAIL() << "accepted a client buffer limit that cannot hold one message";
+    } catch (const config_error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "--client-buffer-limit 1048576 cannot hold one message of --max-message-size "
+                  "1048576 (needs at least 1179648 bytes)");
+    }
+    argv[std::size(argv) - 1] = "1152KiB";
+    EXPECT_EQ(
+        parse_command_line(static_cast<int>(std::size(argv)), argv, {}).cfg.client_buffer_limit,
+        std::size_t{1152} << 10);
 }
 
 } // namespace

@@ -131,5 +131,23 @@ TEST(MessageFramer, ShortUnfinishedMessagesDoNotHoldTheirReadBuffer) {
     EXPECT_EQ(s.forwarded, "a partial line ends here\n");
 }
 
+// Past carry_limit, every read of an unfinished message pins its block, however little it holds;
+// only the message's completion frees them (what --client-buffer-limit must not pause for).
+TEST(MessageFramer, AnUnfinishedMessageOverTheCarryLimitPinsOneBlockPerRead) {
+    framed_stream s(framing::line, 1 << 20);
+    EXPECT_EQ(s.framer.pinned_blocks(), 0u);
+    s.feed("done\n" + std::string(3000, 'x'), {}); // copied out
+    EXPECT_EQ(s.framer.pinned_blocks(), 0u);
+    s.feed(std::string(1200, 'x'), {}); // now over carry_limit: kept in its block
+    EXPECT_EQ(s.framer.pinned_blocks(), 1u);
+    for (std::size_t i = 2; i <= 5; ++i) {
+        s.feed("y", {});
+        EXPECT_EQ(s.framer.pinned_blocks(), i);
+    }
+    s.feed("\nnext", {}); // completed; "next" is short enough to copy out
+    EXPECT_EQ(s.framer.pinned_blocks(), 0u);
+    EXPECT_EQ(s.messages, 2u);
+}
+
 } // namespace
 } // namespace funnel
