@@ -153,56 +153,79 @@ std::size_t link_spool::prepend(std::span<const record_view> records, append_res
     }
     if (records.empty())
         return 0;
-    const auto number = segments_.front().number - 1;
-    const auto path = segment_path(number);
-    std::optional<segment_writer> w;
-    if (failure = segment_writer::create(path, ops_, w); !failure.ok())
-        return 0;
-    std::uint64_t written = w->size();
-    for (const auto& r : records) {
-        if (bytes_ + written + record_header_size + r.framed.size() > opts_.limit) {
-            failure = {append_status::limit, {}};
+    // Segments no larger than appends make them (drop_oldest and removal work in segments),
+    // numbered down from the oldest one: `firsts` holds each one's first record.
+    std::vector<std::size_t> firsts;
+    std::uint64_t planned = 0;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const std::uint64_t record = record_header_size + records[i].framed.size();
+        if (firsts.empty() || planned + record > opts_.segment_bytes) {
+            firsts.push_back(i);
+            planned = segment_header_size;
+        }
+        planned += record;
+    }
+    const std::uint64_t first_number = segments_.front().number - firsts.size();
+    std::vector<segment> made;
+    std::uint64_t added = 0;
+    for (std::size_t g = 0; g < firsts.size(); ++g) {
+        const auto path = segment_path(first_number + g);
+        std::optional<segment_writer> w;
+        if (failure = segment_writer::create(path, ops_, w); !failure.ok())
+            break;
+        const auto end = g + 1 < firsts.size() ? firsts[g + 1] : records.size();
+        std::size_t in_segment = 0;
+        for (auto i = firsts[g]; i < end; ++i) {
+            const auto& r = records[i];
+            if (bytes_ + added + w->size() + record_header_size + r.framed.size() > opts_.limit) {
+                failure = {append_status::limit, {}};
+                break;
+            }
+            if (failure = w->append(r.framed, r.messages, false); !failure.ok())
+                break;
+            ++in_segment;
+        }
+        std::error_code ec;
+        if (in_segment > 0 && opts_.sync != sync_policy::never)
+            ec = w->sync();
+        const std::uint64_t size = w->size();
+        w.reset();
+        if (in_segment == 0 || ec) {
+            ::unlink(path.c_str());
+            if (ec)
+                failure = {append_status::io_error, ec};
             break;
         }
-        if (failure = w->append(r.framed, r.messages, false); !failure.ok())
+        made.push_back({first_number + g, size});
+        added += size;
+        stored += in_segment;
+        if (!failure.ok())
             break;
-        written = w->size();
-        ++stored;
-        ++counters_.records_appended;
     }
-    std::error_code ec;
-    if (stored > 0 && opts_.sync != sync_policy::never)
-        ec = w->sync();
-    w.reset();
-    if (stored == 0 || ec) {
-        ::unlink(path.c_str());
-        if (ec) {
-            failure = {append_status::io_error, ec};
-            counters_.records_appended -= stored;
-        }
+    if (made.empty())
         return 0;
-    }
-    // The new segment is on disk (and named, after sync_dir) before the position names it: a
-    // crash in between leaves the old position, and the next start removes the segment as
+    // The new segments are on disk (and named, after sync_dir) before the position names the
+    // first: a crash in between leaves the old position, and the next start removes them as
     // delivered (numbered before it). So does a position that cannot be written: then the
     // records count as not stored. Only what was acknowledged in the spool before is ever read
     // again from the start of the old first segment, and a link prepends only batches older
     // than everything it read back, so nothing there was acknowledged: no duplicates either.
     if (opts_.sync != sync_policy::never)
         sync_dir();
-    const spool_position start{number, 0};
+    const spool_position start{first_number, 0};
     auto position_ec = position_file_->store(start);
     if (!position_ec && opts_.sync != sync_policy::never)
         position_ec = position_file_->sync();
     if (position_ec) {
         ++counters_.position_errors;
-        counters_.records_appended -= stored;
-        ::unlink(path.c_str());
+        for (const auto& m : made)
+            ::unlink(segment_path(m.number).c_str());
         failure = {append_status::io_error, position_ec};
         return 0;
     }
-    segments_.push_front({number, written});
-    bytes_ += written;
+    segments_.insert(segments_.begin(), made.begin(), made.end());
+    bytes_ += added;
+    counters_.records_appended += stored;
     reader_.reset();
     outstanding_.clear();
     read_ = acked_ = start;

@@ -87,11 +87,11 @@ public:
         std::span<const std::byte> framed;
         std::uint32_t messages = 0;
     };
-    // At a stop only: puts `records` before everything the spool holds (docs/spool.md, "On
-    // SIGTERM"), in a new segment numbered just below the oldest, and moves the position to its
-    // start, so that the next start reads them first. What was read from the spool and not
-    // acknowledged is read again then. Returns how many leading records were stored; `failure`
-    // says why the next one was not (the limit counts as for append).
+    // At a stop only: puts `records` before everything the spool holds (docs/spool.md, "At a
+    // stop"), in new segments (of at most the segment size) numbered just below the oldest, and
+    // moves the position to the first, so that the next start reads them first. What was read
+    // from the spool and not acknowledged is read again then. Returns how many leading records were
+    // stored; `failure` says why the next one was not (the limit counts as for append).
     std::size_t prepend(std::span<const record_view> records, append_result& failure);
 
     // --overflow drop-oldest: removes the oldest segment that nothing has been read from and

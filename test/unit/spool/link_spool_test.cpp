@@ -455,6 +455,31 @@ TEST_F(LinkSpool, PrependIsReadFirstAtTheNextStartAndWhatWasReadComesAgain) {
     EXPECT_TRUE(segments_in(opts().dir).empty());
 }
 
+TEST_F(LinkSpool, APrependLargerThanASegmentTakesSeveralReadInOrder) {
+    const auto older = messages_from(0, 19);
+    std::size_t segments_before = 0;
+    {
+        auto s = link_spool::open(opts(1 << 20, 256));
+        for (int i = 100; i < 130; ++i)
+            ASSERT_TRUE(s->append(bytes_of(message(i)), 1).ok());
+        segments_before = segments_in(opts().dir).size();
+        std::vector<link_spool::record_view> records;
+        for (const auto& m : older)
+            records.push_back({bytes_of(m), 1});
+        append_result failure;
+        EXPECT_EQ(s->prepend(records, failure), older.size());
+        // Six records of 37 bytes fill a 256-byte segment: 20 take four.
+        EXPECT_EQ(segments_in(opts().dir).size(), segments_before + 4);
+        for (const auto& p : segments_in(opts().dir))
+            EXPECT_LE(fs::file_size(p), 256U);
+    }
+    auto s = link_spool::open(opts(1 << 20, 256));
+    auto expected = older;
+    for (const auto& m : messages_from(100, 129))
+        expected.push_back(m);
+    EXPECT_EQ(drain(*s), expected);
+}
+
 TEST_F(LinkSpool, PrependToAnEmptySpoolAppends) {
     auto s = link_spool::open(opts());
     const auto m = message(0);
