@@ -440,7 +440,8 @@ void service::log_stats() {
                                 metrics::get(stats_.spool_bytes),
                                 metrics::get(stats_.spool_messages_written),
                                 metrics::get(stats_.spool_messages_replayed),
-                                metrics::get(stats_.spool_messages_dropped));
+                                metrics::get(stats_.spool_messages_dropped) +
+                                    metrics::get(stats_.spool_messages_failed));
     log_->info("stats: connections active={} accepted={} refused={} | client bytes in={} "
                "forwarded={} | target bytes in={} returned={} | held={} peak={} limit={} | "
                "paused reads={} paused clients={} connect failures={} resets={} idle timeouts={}{}",

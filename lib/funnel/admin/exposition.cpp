@@ -118,7 +118,8 @@ std::string render_exposition(const exposition_input& in) {
              "Message mode: messages dropped, by reason: oversize (over --max-message-size), "
              "truncated (cut short by their client's end), shutdown (held when funnel stopped), "
              "spool_full (the spool or its disk was full: --overflow drop-newest or "
-             "drop-oldest).");
+             "drop-oldest), spool_error (the spool's disk failed a write, or a record larger "
+             "than the spool).");
     w.sample("funnel_messages_dropped_total", "reason", "oversize",
              metrics::get(m.oversize_dropped));
     w.sample("funnel_messages_dropped_total", "reason", "truncated",
@@ -127,6 +128,8 @@ std::string render_exposition(const exposition_input& in) {
              metrics::get(m.messages_dropped_at_stop));
     w.sample("funnel_messages_dropped_total", "reason", "spool_full",
              metrics::get(m.spool_messages_dropped));
+    w.sample("funnel_messages_dropped_total", "reason", "spool_error",
+             metrics::get(m.spool_messages_failed));
     w.counter("funnel_messages_resent_total",
               "Message mode: messages written again after a target connection broke.",
               m.messages_resent);

@@ -496,7 +496,11 @@ void upstream_link::on_spilled(spool::append_result r, spool_record record, std:
         return;
     }
     spool_dropped_ += record.messages;
-    metrics::add(stopped_ ? stats_.messages_dropped_at_stop : stats_.spool_messages_dropped,
+    const bool full =
+        r.status == spool::append_status::limit || r.status == spool::append_status::disk_full;
+    metrics::add(stopped_ ? stats_.messages_dropped_at_stop
+                 : full   ? stats_.spool_messages_dropped
+                          : stats_.spool_messages_failed,
                  record.messages);
     if (auto d = spool_warnings_.allow(); d.allowed)
         log_->warn("upstream {}: spool: {}{}; {} messages dropped ({}), {} so far{}", index_,

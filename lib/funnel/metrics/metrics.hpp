@@ -67,7 +67,8 @@ struct metrics {
     alignas(64) counter spool_messages_written{0};
     alignas(64) counter spool_records_replayed{0}; // read back to be sent
     alignas(64) counter spool_messages_replayed{0};
-    alignas(64) counter spool_messages_dropped{0}; // --overflow drop-*, or a record never fitting
+    alignas(64) counter spool_messages_dropped{0}; // the spool or its disk full: --overflow drop-*
+    alignas(64) counter spool_messages_failed{0};  // a write error, or a record that never fits
     alignas(64) counter spool_damaged_bytes{0};    // corrupt or torn, skipped while reading
     alignas(64) counter spool_write_errors{0};     // appends refused by the disk (full, I/O)
     // Gauges of the target side.

@@ -172,11 +172,13 @@ TEST_F(Exposition, EveryDropReasonIsShown) {
     metrics::add(stats_.messages_truncated, 2);
     metrics::add(stats_.messages_dropped_at_stop, 3);
     metrics::add(stats_.spool_messages_dropped, 4);
+    metrics::add(stats_.spool_messages_failed, 5);
     const auto e = parse(render());
     EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"oversize\"}"), "1");
     EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"truncated\"}"), "2");
     EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"shutdown\"}"), "3");
     EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"spool_full\"}"), "4");
+    EXPECT_EQ(e.samples.at("funnel_messages_dropped_total{reason=\"spool_error\"}"), "5");
 }
 
 TEST_F(Exposition, LatencyHistogramIsInSecondsWithCumulativeBucketsSumAndCount) {
