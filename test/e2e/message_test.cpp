@@ -956,6 +956,22 @@ TEST(MessageSpool, StopWithTheTargetDownKeepsWhatMemoryHeldForTheNextStart) {
     expect_all_delivered(sink, framing::line, sent);
 }
 
+// Write-ahead with the target up: a stop waits until what the spool holds has been delivered
+// too (the drain's bound permitting), so nothing is left behind on the disk.
+TEST(MessageSpool, StopWithTheTargetUpDeliversWhatTheSpoolHoldsBeforeExiting) {
+    temp_dir dir;
+    message_sink sink;
+    auto c = spool_config(sink.endpoint().port(), dir);
+    c.spool_use = spool_mode::always;
+    relay r(c);
+    const auto sent = send_lines(r, 4, 5000, false);
+    r.stop();
+    EXPECT_EQ(get(r.stats().messages_out), 4U * 5000U);
+    EXPECT_EQ(spooled_bytes(c.spool_dir), 0U);
+    EXPECT_GT(get(r.stats().spool_messages_written), 0U);
+    expect_all_delivered(sink, framing::line, sent);
+}
+
 // The target accepts and never reads while the clients send more than memory holds: the write
 // in flight stays unacknowledged, and later batches go to the spool. At the stop, what the
 // target's kernel did not acknowledge goes ahead of what the spool holds (and the connection is

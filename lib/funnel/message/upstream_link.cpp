@@ -356,6 +356,7 @@ void upstream_link::on_broken(std::uint64_t generation, error_code ec, const cha
                    "will be sent again after reconnecting{}",
                    index_, cfg_.target.to_string(), what, ec.message(), resent, suppressed_note(d));
     schedule_reconnect();
+    notify_if_drained(); // what is left is safe in the spool
 }
 
 void upstream_link::notify_if_drained() {
@@ -623,6 +624,8 @@ void upstream_link::on_spool_read(std::optional<spool::link_spool::batch> b, boo
     update_spilling();
     if (b) // nothing readable now: the next append, acknowledgement or connection asks again
         do_read_spool();
+    else
+        notify_if_drained();
 }
 
 void upstream_link::spool_acknowledge() {

@@ -92,10 +92,14 @@ public:
     // Runs once (on the strand) as soon as nothing is left to deliver: all acknowledged.
     void on_drained(std::function<void()> f) { on_drained_ = std::move(f); }
 
-    // What memory holds is delivered or safe in the spool.
+    // Nothing is left to deliver now: what memory holds is delivered or safe in the spool, and
+    // so is what the spool holds, unless the target is up to take it (then it goes out first).
     bool drained() const {
-        return pending_.empty() && unacked_.empty() && spill_queue_.empty() && !spill_in_flight_ &&
-               !retry_record_.bytes;
+        const bool memory_safe = pending_.size() + unacked_.size() == spool_batches_in_memory_ &&
+                                 spill_queue_.empty() && !spill_in_flight_ && !retry_record_.bytes;
+        const bool spool_delivered =
+            spool_batches_in_memory_ == 0 && !spool_unread_ && !spool_reading_;
+        return memory_safe && (spool_delivered || !connected_);
     }
     bool connected() const { return connected_; }
     const counters& stats() const { return counters_; }
