@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -259,21 +260,28 @@ std::string fault_line(std::size_t client, std::size_t seq) {
 
 // One thread per client: each connects, sends its `per_client` fault_line()s in 4 KiB writes
 // (`pace` apart: spreading the flow over time, so that target faults fall in the middle of it;
-// nothing waits on it), closes its side and waits (with a deadline) for funnel to close. The
-// caller joins them.
+// nothing waits on it), closes its side and waits (with a deadline) for funnel to close. With
+// `stages`, the writes are cut into stages.size() + 1 equal parts, and part k + 1 waits until
+// stages[k] is ready (or a deadline passes): a target started before a stage opens is sure to
+// get data, however fast the parts before went. The caller joins them.
 std::vector<std::thread> stream_lines(relay& r, std::size_t clients, std::size_t per_client,
-                                      duration pace = {}) {
+                                      duration pace = {},
+                                      std::vector<std::shared_future<void>> stages = {}) {
     std::vector<std::thread> senders;
     for (std::size_t i = 0; i < clients; ++i) {
-        senders.emplace_back([&r, i, per_client, pace] {
+        senders.emplace_back([&r, i, per_client, pace, stages] {
             conn client = r.connect();
             std::string wire;
             for (std::size_t s = 0; s < per_client; ++s)
                 wire += fault_line(i, s) + "\n";
-            for (std::size_t pos = 0; pos < wire.size(); pos += 4096) {
-                if (pos > 0 && pace > duration::zero())
+            const std::size_t writes = (wire.size() + 4095) / 4096;
+            std::size_t stage = 0;
+            for (std::size_t w = 0; w < writes; ++w) {
+                if (w > 0 && pace > duration::zero())
                     std::this_thread::sleep_for(pace);
-                client.write_all(std::string_view(wire).substr(pos, 4096));
+                if (stage < stages.size() && w == writes * (stage + 1) / (stages.size() + 1))
+                    stages[stage++].wait_for(60s);
+                client.write_all(std::string_view(wire).substr(w * 4096, 4096));
             }
             client.shutdown_send();
             client.wait_for_end(60s);
@@ -338,7 +346,9 @@ delivery tally(const std::vector<std::string>& streams, std::size_t clients,
 
 // The target is killed twice while 16 clients stream. What can be lost is only what a dead
 // target's kernel had acknowledged but the target had not read: at most its receive buffer per
-// connection. Everything else arrives, each client's messages in order (duplicates aside).
+// connection. Everything else arrives, each client's messages in order (duplicates aside). Each
+// third of the clients' data waits for its target: a fast run could otherwise end before the next
+// target starts (a third is about 380 KB, well above the 100 KB a target takes before its kill).
 TEST(Message, TargetRestartedTwiceMidRunLosesAtMostItsReceiveBuffers) {
     constexpr int small_buffer = 4096;
     constexpr std::size_t clients = 16;
@@ -348,7 +358,10 @@ TEST(Message, TargetRestartedTwiceMidRunLosesAtMostItsReceiveBuffers) {
     auto c = message_config(first->endpoint(), framing::line);
     relay r(c);
 
-    auto senders = stream_lines(r, clients, per_client);
+    std::promise<void> second_target_listening, last_target_listening;
+    auto senders =
+        stream_lines(r, clients, per_client, {},
+                     {second_target_listening.get_future(), last_target_listening.get_future()});
     std::vector<std::string> streams;
     auto kill = [&](std::unique_ptr<message_sink>& sink, std::uint64_t after_bytes) {
         ASSERT_TRUE(poll_until([&] { return sink->bytes() >= after_bytes; }));
@@ -359,8 +372,10 @@ TEST(Message, TargetRestartedTwiceMidRunLosesAtMostItsReceiveBuffers) {
     };
     kill(first, 100000);
     auto second = std::make_unique<message_sink>(port, small_buffer);
+    second_target_listening.set_value();
     kill(second, 100000);
     message_sink last(port);
+    last_target_listening.set_value();
     for (auto& t : senders)
         t.join();
 
