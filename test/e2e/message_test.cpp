@@ -595,10 +595,53 @@ TEST(Message, AClientClosedWhilePausedByItsBufferLimitEndsWithinTheDrainTimeout)
     EXPECT_TRUE(r.logged("drain timeout: closing 1 connections still open")) << r.log_text();
 }
 
-// A message larger than framing copies out (message_framer::carry_limit) arriving in many small
-// reads pins a whole read block per read, however few bytes each holds: more blocks than
-// --client-buffer-limit at its minimum (a message of --max-message-size in whole blocks). Those
-// blocks are freed only when the message completes, so the client must not be paused for them.
+// Many clients in the middle of messages larger than a read block, each arriving in small
+// pieces: each message holds about its size of the budget until it completes (the reads are
+// folded together), not a whole 64 KiB block per read. With a block per read these 8 clients
+// would need 8 x 50 blocks by the end, and after 8 rounds the 64-block budget would be spent by
+// unfinished messages alone: every reader would wait for a block only their own reads would free.
+TEST(Message, ManyLargeMessagesInSmallPiecesAtOnceDoNotFreezeTheRelay) {
+    message_sink sink;
+    auto c = message_config(sink.endpoint(), framing::line);
+    c.max_message_size = 256 << 10;
+    c.buffer_limit = 64 * config::min_read_size;
+    c.idle_timeout = config::seconds(30); // on, as in production; far beyond the test
+    relay r(c);
+    constexpr std::size_t clients = 8;
+    constexpr std::size_t piece = 2000;
+    constexpr std::size_t rounds = 50;
+    std::vector<conn> senders;
+    std::vector<std::vector<std::string>> sent(clients);
+    std::vector<std::string> wires(clients);
+    for (std::size_t i = 0; i < clients; ++i) {
+        senders.push_back(r.connect());
+        const std::string prefix = "c" + std::to_string(i) + " s0 ";
+        sent[i].push_back(
+            prefix + std::string(rounds * piece - prefix.size() - 1, static_cast<char>('a' + i)));
+        wires[i] = sent[i].back() + "\n";
+    }
+    for (std::size_t round = 0; round < rounds; ++round) {
+        for (std::size_t i = 0; i < clients; ++i)
+            senders[i].write_all(std::string_view(wires[i]).substr(round * piece, piece));
+        // One read per piece: the next round waits until funnel has read this one.
+        const std::size_t read = (round + 1) * piece * clients;
+        ASSERT_TRUE(poll_until([&] { return get(r.stats().bytes_from_clients) >= read; }))
+            << "funnel stopped reading at " << get(r.stats().bytes_from_clients) << " of " << read
+            << " bytes, in round " << round << "; " << r.service().target_buffers().bytes_held()
+            << " bytes of the budget held";
+    }
+    for (auto& s : senders) {
+        s.shutdown_send();
+        EXPECT_EQ(s.wait_for_end(), conn::outcome::eof);
+    }
+    expect_all_delivered(sink, framing::line, sent);
+}
+
+// A message larger than framing copies out (message_framer::carry_limit) arriving in reads too
+// large to fold into the block before (over half a block each) pins a whole block per read: more
+// blocks than --client-buffer-limit at its minimum (a message of --max-message-size in whole
+// blocks). Those blocks are freed only when the message completes, so the client must not be
+// paused for them.
 TEST(Message, AMessageInManySmallReadsIsNotPausedByItsOwnClientBufferLimit) {
     message_sink sink;
     auto c = message_config(sink.endpoint(), framing::line);
@@ -607,11 +650,11 @@ TEST(Message, AMessageInManySmallReadsIsNotPausedByItsOwnClientBufferLimit) {
     c.client_buffer_limit = c.max_message_size + 2 * config::min_read_size; // the minimum
     c.idle_timeout = config::seconds(30); // on, as in production; far beyond the test
     relay r(c);
-    const std::size_t reads = 2 * c.client_buffer_limit / config::min_read_size; // 36 > 18 blocks
-    const std::string message = "c0 s0 " + std::string(reads * 5000, 'x');
+    const std::size_t piece = 40000;
+    const std::size_t reads = c.client_buffer_limit / config::min_read_size + 6; // 24 > 18 blocks
+    const std::string message = "c0 s0 " + std::string(reads * piece, 'x');
     const std::string wire = message + "\n";
     conn client = r.connect();
-    const std::size_t piece = 5000;
     for (std::size_t pos = 0; pos < wire.size(); pos += piece) {
         client.write_all(std::string_view(wire).substr(pos, piece));
         // One read per write: the next write waits until funnel has read this one.

@@ -2,13 +2,16 @@
 // messages, and end of stream), both framings, both oversize policies, the stream cut into reads
 // where the input says (see framing_input.hpp), each read in a pool chunk as chunk_reader would
 // hand it over. Invariants, checked on every input:
-//   - every span of a batch is non-empty and inside its chunk's data, or in bytes the batch owns,
-//     or the one-byte '\n'; a batch's bytes and messages are what its spans hold;
+//   - every span of a batch is non-empty and inside its chunk's block (past the chunk's data
+//     only where later reads of a message were folded in), or in bytes the batch owns, or the
+//     one-byte '\n'; a batch's bytes and messages are what its spans hold;
 //   - after each read, what was forwarded is exactly the messages the reference decoder finds in
 //     the stream so far, each with its own framing bytes, oversize ones left out: nothing cut,
 //     nothing early, nothing lost, whatever the cuts;
 //   - oversize counts and open/closed follow the reference; oversize_length is over the limit;
-//   - between reads no chunk is held, except by an unfinished message over carry_limit bytes;
+//   - between reads no chunk is held, except by an unfinished message over carry_limit bytes,
+//     and that one holds at most 2 blocks per block of its bytes, plus 2 (reads are folded
+//     into the block before whenever they fit);
 //   - finish() completes a cleanly ended last line with its '\n' and reports a cut length frame
 //     or prefix as truncated with its byte count; afterwards no chunk is held.
 
@@ -52,8 +55,7 @@ void take(const message_batch& batch, std::string& out, std::size_t& messages) {
     for (const auto& s : batch.spans) {
         FUZZ_CHECK(s.length > 0 && s.data != nullptr);
         if (s.block) {
-            const auto data = s.block->data();
-            FUZZ_CHECK(within(s.data, s.length, data.data(), data.size()));
+            FUZZ_CHECK(within(s.data, s.length, s.block->data().data(), s.block->capacity()));
         } else {
             bool owned = false;
             if (batch.owned)
@@ -135,6 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const bool may_pin = want.eof == eof_kind::partial_message &&
                              want.pending.size() > message_framer::carry_limit;
         FUZZ_CHECK(may_pin || pool().bytes_held() == 0);
+        FUZZ_CHECK(pool().bytes_held() <= (2 * want.pending.size() / block_size + 2) * block_size);
     }
     if (want.closed) {
         const auto again = framer.feed(read_into_chunk("more\n"));

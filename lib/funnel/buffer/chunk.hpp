@@ -1,7 +1,9 @@
 #pragma once
 // A chunk: one block of a buffer_pool and how many of its bytes hold data.
 //
-// Move-only: a chunk passes from the reader to the writer by ownership, never by copy.
+// Move-only: a chunk passes from the reader to the writer by ownership, never by copy. Its
+// bytes up to size() are never written again once it is handed over; the ones after may be
+// (message_framer grows an unfinished message into them).
 // Destroying it gives the block back to its pool, from any thread.
 //
 // A chunk read from a socket carries the steady_clock time its read completed (arrived()), the

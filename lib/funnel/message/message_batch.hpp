@@ -5,7 +5,8 @@
 // bytes that were not contiguous with their payload in the chunk (a '\n' at the start of the
 // next read, a length prefix split across reads) come from the batch's own small storage.
 //
-// Thread-safety: a batch is owned by one strand at a time; the chunks it shares are immutable.
+// Thread-safety: a batch is owned by one strand at a time; the bytes its spans cover are never
+// written again (message_framer may fill a shared block only past every span in it).
 
 #include "funnel/buffer/chunk.hpp"
 #include "funnel/framing/framing.hpp"

@@ -1,5 +1,6 @@
 #include "funnel/message/message_framer.hpp"
 
+#include <cstring>
 #include <utility>
 
 namespace funnel {
@@ -33,9 +34,10 @@ message_framer::fed message_framer::feed(const std::shared_ptr<const chunk>& blo
     out.batch.arrived = block->arrived();
     handler h{*this, block, out};
     out.open = decoder_.feed(std::span<const std::byte>(bytes_of(*block), block->size()), h);
-    if (out.open)
+    if (out.open) {
+        fold_into_previous_block(block);
         carry_small_partial();
-    else
+    } else
         drop_partial();
     return out;
 }
@@ -96,6 +98,26 @@ std::size_t message_framer::pinned_blocks() const {
         if (std::exchange(last, p.block.get()) != p.block.get())
             ++blocks;
     return blocks;
+}
+
+void message_framer::fold_into_previous_block(const std::shared_ptr<const chunk>& block) {
+    if (partial_.size() < 2)
+        return;
+    const piece& read = partial_.back();
+    piece& previous = partial_[partial_.size() - 2];
+    const std::size_t end = previous.segment.offset + previous.segment.length;
+    const bool only_this_message =
+        read.block == block && read.segment.offset == 0 && read.segment.length == block->size();
+    if (!only_this_message || previous.block == block ||
+        end + block->size() > previous.block->capacity())
+        return;
+    // The previous piece ends where its block's written bytes end (its message went on past
+    // them), and nothing but this message may grow into the rest of that block: the batches
+    // that share it read only the bytes before. So writing there races with nobody.
+    std::memcpy(const_cast<std::byte*>(bytes_of(*previous.block)) + end, bytes_of(*block),
+                block->size());
+    previous.segment.length += block->size();
+    partial_.pop_back(); // the read's own block goes back as soon as the caller lets go of it
 }
 
 void message_framer::carry_small_partial() {

@@ -2,10 +2,16 @@
 // message_framer: one client's byte stream in, whole-message batches out; no I/O (sans-io).
 //
 // Each read chunk is fed in order. Whole messages become spans of the chunks they were read
-// into (see message_batch), so the payload is never copied, except that an unfinished message
-// of at most `carry_limit` bytes is copied out between reads: a client between two reads then
-// does not pin a whole 64 KiB block of the budget, and with many clients pinned blocks cannot
-// take the whole budget and leave no block for the reads that would complete them.
+// into (see message_batch), so the payload is never copied, with two exceptions that keep an
+// unfinished message from holding more of the budget than its size, whatever the reads that
+// bring it: a client sending large messages in small pieces would otherwise pin a whole 64 KiB
+// block per read, and a few such clients could take the whole budget and then wait for each
+// other forever, each for a block that only their own reads would free.
+// - An unfinished message of at most `carry_limit` bytes is copied out between reads, so a
+//   client between two reads pins no block at all.
+// - A longer one grows by copying: a read that holds nothing but more of it is copied into the
+//   unused end of the block its previous bytes are in, where it fits, and the read's own block
+//   goes back at once. Such a message holds about its size in blocks, plus one.
 //
 // At the end of the stream a last line without its '\n' is completed with one when the client
 // closed cleanly (a sender that forgot the final newline still meant the line); a length frame
@@ -53,9 +59,10 @@ public:
     // message being skipped): the client owes us the rest.
     bool inside_message() const { return decoder_.at_eof().kind != frame_decoder::eof_kind::clean; }
     std::uint64_t messages() const { return messages_; }
-    // The read blocks the unfinished message holds: one per read once it is over carry_limit,
-    // however few of its bytes each read brought. Only its completion (or the stream's end)
-    // frees them.
+    // The read blocks the unfinished message holds once it is over carry_limit: about its size
+    // in blocks, plus one, when its reads fit in what the previous block has left; up to one per
+    // read when they do not (reads of over half a block can). Only its completion (or the
+    // stream's end) frees them.
     std::size_t pinned_blocks() const;
 
 private:
@@ -66,6 +73,7 @@ private:
     struct handler; // the frame_decoder's handler, for one chunk
 
     void complete_message(message_batch& batch, std::size_t length);
+    void fold_into_previous_block(const std::shared_ptr<const chunk>& block);
     void carry_small_partial();
     void drop_partial();
 

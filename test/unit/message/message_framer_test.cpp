@@ -29,6 +29,7 @@ struct framed_stream {
         auto read = [&](std::size_t to) {
             chunk c = pool.try_acquire();
             ASSERT_TRUE(c);
+            ASSERT_LE(to - from, c.capacity()) << "a read larger than a block";
             std::memcpy(c.writable().data(), wire.data() + from, to - from);
             c.set_size(to - from);
             from = to;
@@ -131,22 +132,50 @@ TEST(MessageFramer, ShortUnfinishedMessagesDoNotHoldTheirReadBuffer) {
     EXPECT_EQ(s.forwarded, "a partial line ends here\n");
 }
 
-// Past carry_limit, every read of an unfinished message pins its block, however little it holds;
-// only the message's completion frees them (what --client-buffer-limit must not pause for).
-TEST(MessageFramer, AnUnfinishedMessageOverTheCarryLimitPinsOneBlockPerRead) {
+// Past carry_limit, a read that holds only more of the unfinished message is copied into the
+// end of the block before it where it fits, and its own block goes back: the message holds
+// about its size in blocks, however small its reads (this pool's blocks are 4 KiB).
+TEST(MessageFramer, AnUnfinishedMessageInSmallReadsHoldsAboutItsSizeInBlocks) {
     framed_stream s(framing::line, 1 << 20);
-    EXPECT_EQ(s.framer.pinned_blocks(), 0u);
-    s.feed("done\n" + std::string(3000, 'x'), {}); // copied out
+    std::string expected = std::string(3000, 'x');
+    s.feed("done\n" + expected, {}); // copied out
     EXPECT_EQ(s.framer.pinned_blocks(), 0u);
     s.feed(std::string(1200, 'x'), {}); // now over carry_limit: kept in its block
+    expected += std::string(1200, 'x');
     EXPECT_EQ(s.framer.pinned_blocks(), 1u);
-    for (std::size_t i = 2; i <= 5; ++i) {
-        s.feed("y", {});
-        EXPECT_EQ(s.framer.pinned_blocks(), i);
+    for (char c = 'a'; c < 'a' + 28; ++c) { // 28 x 100 bytes: 4000 in the first block
+        s.feed(std::string(100, c), {});
+        expected += std::string(100, c);
+        EXPECT_EQ(s.framer.pinned_blocks(), 1u) << "after " << c;
+        EXPECT_EQ(s.pool.bytes_held(), 4096u) << "after " << c; // each read's block went back
     }
+    s.feed(std::string(100, 'z'), {}); // 4100 bytes do not fit: a block of its own
+    expected += std::string(100, 'z');
+    EXPECT_EQ(s.framer.pinned_blocks(), 2u);
+    s.feed("!", {});
+    expected += "!";
+    EXPECT_EQ(s.framer.pinned_blocks(), 2u);
     s.feed("\nnext", {}); // completed; "next" is short enough to copy out
     EXPECT_EQ(s.framer.pinned_blocks(), 0u);
     EXPECT_EQ(s.messages, 2u);
+    EXPECT_EQ(s.forwarded, "done\n" + expected + "\n");
+}
+
+// A read that brings the end of the message (or the start of the next) is never folded: it ends
+// with bytes that are no part of the unfinished message. Length framing folds the same way.
+TEST(MessageFramer, LengthFramedMessagesFoldTheirSmallReadsAndArriveWhole) {
+    framed_stream s(framing::length, 1 << 20);
+    const std::string payload(9000, 'p');
+    const std::string frame = std::string("\0\0\x23\x28", 4) + payload; // 0x2328 = 9000
+    std::vector<std::size_t> cuts;
+    for (std::size_t at = 4000; at < frame.size(); at += 300) // reads fit a 4 KiB block
+        cuts.push_back(at);
+    s.feed(frame + frame.substr(0, 6), cuts); // the next frame's start comes with the last read
+    EXPECT_EQ(s.messages, 1u);
+    EXPECT_EQ(s.forwarded, frame);
+    s.feed(frame.substr(6), {4000, 8000});
+    EXPECT_EQ(s.messages, 2u);
+    EXPECT_EQ(s.forwarded, frame + frame);
 }
 
 } // namespace
