@@ -11,7 +11,9 @@
 //   client between two reads pins no block at all.
 // - A longer one grows by copying: a read that holds nothing but more of it is copied into the
 //   unused end of the block its previous bytes are in, where it fits, and the read's own block
-//   goes back at once. Such a message holds about its size in blocks, plus one.
+//   goes back at once. Such a message holds about its size in blocks when its reads are small,
+//   and at most twice its size plus two blocks whatever they are (a read that does not fit
+//   whole takes a block of its own).
 //
 // At the end of the stream a last line without its '\n' is completed with one when the client
 // closed cleanly (a sender that forgot the final newline still meant the line); a length frame
